@@ -1,0 +1,421 @@
+"""The data stewards' admin: ingestion runs and their errors, every clinical table, audit review, API tokens.
+
+Imported rows are read-only here: the source of truth is the FHIR they came from, so a correction is a
+re-import (upload it below), which keeps the timeline, the search index and the audit trail consistent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+
+from clinic import models as m
+from clinic.audit import audit_record
+from clinic.fhir.importer import error_text
+from clinic.services import fhir_import_bytes
+
+UPLOAD_SUFFIXES = (".json", ".ndjson", ".jsonl")
+
+
+def pretty_json(value: Any) -> str:
+    return format_html('<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))  # fmt: skip
+
+
+def counts_table(*columns: tuple[str, dict[str, int]]) -> str:
+    """One row per key across several {key: count} dicts, one column each."""
+    keys = sorted({k for _, counts in columns for k in counts})
+    if not keys:
+        return "—"
+    head = format_html_join("", "<th>{}</th>", ((title,) for title, _ in columns))
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td>{}</tr>",
+        ((k, format_html_join("", "<td>{}</td>", ((counts.get(k, 0),) for _, counts in columns))) for k in keys),
+    )
+    return format_html("<table><thead><tr><th>type</th>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View-only: rows are written by imports and services, never by hand."""
+
+    list_per_page = 50
+    show_full_result_count = False  # counting large tables (observations) on every page is slow
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class FhirRecordAdmin(ReadOnlyAdmin):
+    """An imported FHIR row: its fields, then the resource as imported."""
+
+    exclude = ("raw",)
+    readonly_fields = ("raw_json",)
+    raw_id_fields = ["run"]
+    search_fields = ["fhir_id"]
+
+    @admin.display(description="resource as imported")
+    def raw_json(self, obj: m.FhirRecord) -> str:
+        return pretty_json(obj.raw)
+
+
+class PatientRecordAdmin(FhirRecordAdmin):
+    raw_id_fields = ["patient", "encounter", "run"]
+    list_select_related = ["patient"]
+    search_fields = ["display", "code", "fhir_id", "patient__name", "patient__mrn"]
+    list_filter = ["status", "code_system"]
+
+
+# Ingestion ---------------------------------------------------------------------------------------------------
+
+
+class FhirUploadForm(forms.Form):
+    file = forms.FileField(help_text="A FHIR R4 Bundle or resource (.json) or NDJSON (.ndjson, .jsonl).")
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if not upload.name.lower().endswith(UPLOAD_SUFFIXES):
+            raise forms.ValidationError(f"{upload.name}: expected a .json, .ndjson or .jsonl file")
+        return upload
+
+
+@admin.register(m.IngestionRun)
+class IngestionRunAdmin(ReadOnlyAdmin):
+    change_list_template = "admin/clinic/ingestionrun/change_list.html"
+    list_display = ("__str__", "kind", "source", "status", "started_at", "duration_text", "units_text", "total", "user")
+    list_filter = ["kind", "source", "status"]
+    date_hierarchy = "started_at"
+    search_fields = ["errors", "user__username"]
+    list_select_related = ["user"]
+    fields = (
+        ("kind", "source", "status", "user"),
+        ("started_at", "finished_at", "duration_text"),
+        ("units", "units_failed", "total"),
+        "counts_by_type",
+        "skipped_types",
+        "error_table",
+    )
+    readonly_fields = fields[0] + fields[1] + fields[2] + fields[3:]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)  # the rows it wrote stay; only the record of the run goes
+
+    @admin.display(description="duration", ordering="finished_at")
+    def duration_text(self, run: m.IngestionRun) -> str:
+        return f"{run.duration.total_seconds():.1f} s" if run.duration else "running"
+
+    @admin.display(description="units / failed")
+    def units_text(self, run: m.IngestionRun) -> str:
+        return f"{run.units} / {run.units_failed}"
+
+    @admin.display(description="rows written / unchanged, by type")
+    def counts_by_type(self, run: m.IngestionRun) -> str:
+        return counts_table(("written", run.counts), ("unchanged", run.unchanged))
+
+    @admin.display(description="not stored (type not supported)")
+    def skipped_types(self, run: m.IngestionRun) -> str:
+        return counts_table(("skipped", run.skipped))
+
+    @admin.display(description="errors")
+    def error_table(self, run: m.IngestionRun) -> str:
+        if not run.errors:
+            return "none"
+        columns = ("file", "entry", "resource_type", "id", "field", "message")
+        head = format_html_join("", "<th>{}</th>", ((c.replace("_", " "),) for c in columns))
+        rows = format_html_join(
+            "",
+            "<tr>{}</tr>",
+            ((format_html_join("", "<td>{}</td>", ((e.get(c, ""),) for c in columns)),) for e in run.errors),
+        )
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
+
+    def get_urls(self) -> list[URLPattern]:
+        upload = path("upload/", self.admin_site.admin_view(self.upload_view), name="clinic_ingestionrun_upload")
+        return [upload, *super().get_urls()]
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm("clinic.add_ingestionrun"):
+            messages.error(request, "Importing FHIR needs the 'add ingestion run' permission.")
+            return redirect("admin:clinic_ingestionrun_changelist")
+        form = FhirUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            run = fhir_import_bytes(name=upload.name, data=upload.read(), source="admin", user=request.user)
+            self._report(request, run, upload.name)
+            return HttpResponseRedirect(reverse("admin:clinic_ingestionrun_change", args=[run.pk]))
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form, "title": "Upload FHIR file"}
+        return TemplateResponse(request, "admin/clinic/ingestionrun/upload.html", context)
+
+    def _report(self, request: HttpRequest, run: m.IngestionRun, name: str) -> None:
+        if run.units_failed:
+            detail = "; ".join(error_text(e) for e in run.errors[:5])
+            messages.error(request, f"Rejected {name}: nothing from it was stored. {detail}")
+        else:
+            written = sum(run.counts.values())
+            messages.success(request, f"Imported {name}: {written} rows written, {run.total - written} unchanged.")
+
+
+# Clinical tables ---------------------------------------------------------------------------------------------
+
+
+@admin.register(m.Organization)
+class OrganizationAdmin(FhirRecordAdmin):
+    list_display = ("name", "identifier_value", "city", "fhir_id")
+    search_fields = ["name", "identifier_value", "fhir_id"]
+    list_filter = ["city"]
+
+
+@admin.register(m.Practitioner)
+class PractitionerAdmin(FhirRecordAdmin):
+    list_display = ("name", "identifier_system", "identifier_value", "fhir_id")
+    search_fields = ["name", "identifier_value", "fhir_id"]
+
+
+@admin.register(m.Patient)
+class PatientAdmin(FhirRecordAdmin):
+    list_display = ("name", "mrn", "birth_date", "sex", "city", "state", "deceased_at", "run")
+    list_filter = ["sex", "state", "language"]
+    search_fields = ["name", "family_name", "given_name", "mrn", "fhir_id"]
+    date_hierarchy = "birth_date"
+
+
+@admin.register(m.Encounter)
+class EncounterAdmin(FhirRecordAdmin):
+    list_display = ("start", "patient", "class_code", "type_display", "reason_display", "status", "practitioner")
+    list_filter = ["class_code", "status"]
+    search_fields = ["type_display", "reason_display", "fhir_id", "patient__name", "patient__mrn"]
+    date_hierarchy = "start"
+    raw_id_fields = ["patient", "practitioner", "organization", "run"]
+    list_select_related = ["patient", "practitioner"]
+
+
+@admin.register(m.Condition)
+class ConditionAdmin(PatientRecordAdmin):
+    list_display = ("display", "code", "patient", "clinical_status", "verification_status", "onset", "abatement")
+    list_filter = ["clinical_status", "verification_status", "category"]
+    date_hierarchy = "onset"
+
+
+@admin.register(m.Observation)
+class ObservationAdmin(PatientRecordAdmin):
+    list_display = ("display", "code", "patient", "effective", "value", "unit", "interpretation", "ref_low", "ref_high")
+    list_filter = ["category", "interpretation", "status"]
+    date_hierarchy = "effective"
+
+
+@admin.register(m.MedicationRequest)
+class MedicationRequestAdmin(PatientRecordAdmin):
+    list_display = ("display", "code", "patient", "status", "intent", "authored_on", "dosage_text")
+    list_filter = ["status", "intent"]
+    date_hierarchy = "authored_on"
+    raw_id_fields = ["patient", "encounter", "requester", "run"]
+
+
+@admin.register(m.AllergyIntolerance)
+class AllergyIntoleranceAdmin(PatientRecordAdmin):
+    list_display = ("display", "patient", "clinical_status", "criticality", "category", "reaction_text", "recorded")
+    list_filter = ["clinical_status", "criticality", "category", "allergy_type"]
+    date_hierarchy = "recorded"
+
+    @admin.display(description="reactions")
+    def reaction_text(self, allergy: m.AllergyIntolerance) -> str:
+        return "; ".join(f"{r.get('manifestation', '')} ({r.get('severity') or '?'})" for r in allergy.reactions)
+
+
+@admin.register(m.Procedure)
+class ProcedureAdmin(PatientRecordAdmin):
+    list_display = ("display", "code", "patient", "status", "performed_start", "reason_display")
+    date_hierarchy = "performed_start"
+
+
+@admin.register(m.Immunization)
+class ImmunizationAdmin(PatientRecordAdmin):
+    list_display = ("display", "code", "patient", "status", "occurrence")
+    date_hierarchy = "occurrence"
+
+
+@admin.register(m.DiagnosticReport)
+class DiagnosticReportAdmin(PatientRecordAdmin):
+    list_display = ("display", "code", "patient", "category", "status", "effective", "result_count")
+    list_filter = ["category", "status"]
+    search_fields = [*PatientRecordAdmin.search_fields, "conclusion"]
+    date_hierarchy = "effective"
+
+    @admin.display(description="results")
+    def result_count(self, report: m.DiagnosticReport) -> int:
+        return len(report.result_ids)
+
+
+@admin.register(m.CarePlan)
+class CarePlanAdmin(PatientRecordAdmin):
+    list_display = ("display", "patient", "status", "intent", "period_start", "period_end", "addresses")
+    list_filter = ["status", "intent"]
+    date_hierarchy = "period_start"
+
+
+@admin.register(m.ClinicalNote)
+class ClinicalNoteAdmin(PatientRecordAdmin):
+    list_display = ("title", "display", "patient", "date", "status", "author", "author_user", "text_length")
+    list_filter = ["display", "status", "content_type"]
+    search_fields = [*PatientRecordAdmin.search_fields, "title"]
+    date_hierarchy = "date"
+    raw_id_fields = ["patient", "encounter", "author", "author_user", "run"]
+    list_select_related = ["patient", "author", "author_user"]
+
+    @admin.display(description="characters")
+    def text_length(self, note: m.ClinicalNote) -> int:
+        return len(note.text)
+
+
+class ImagingSeriesInline(admin.TabularInline):
+    model = m.ImagingSeries
+    fields = ("number", "series_uid", "modality", "body_part", "description", "num_instances")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(m.ImagingStudy)
+class ImagingStudyAdmin(PatientRecordAdmin):
+    list_display = ("description", "patient", "modalities", "body_site", "started", "num_series", "num_instances")
+    list_filter = ["modalities", "status"]
+    search_fields = [*PatientRecordAdmin.search_fields, "study_uid", "description", "accession"]
+    date_hierarchy = "started"
+    inlines = (ImagingSeriesInline,)
+
+
+@admin.register(m.ImagingSeries)
+class ImagingSeriesAdmin(ReadOnlyAdmin):
+    list_display = ("series_uid", "study", "number", "modality", "body_part", "num_instances")
+    list_filter = ["modality"]
+    search_fields = ["series_uid", "study__study_uid", "description"]
+    raw_id_fields = ["study", "run"]
+
+
+@admin.register(m.ImagingInstance)
+class ImagingInstanceAdmin(ReadOnlyAdmin):
+    list_display = ("sop_instance_uid", "series", "number", "rows", "columns", "frames", "slice_location")
+    search_fields = ["sop_instance_uid", "series__series_uid"]
+    raw_id_fields = ["series", "run"]
+    readonly_fields = ("tags_json",)
+    exclude = ("tags",)
+
+    @admin.display(description="tags")
+    def tags_json(self, instance: m.ImagingInstance) -> str:
+        return pretty_json(instance.tags)
+
+
+@admin.register(m.ClinVarVariant)
+class ClinVarVariantAdmin(ReadOnlyAdmin):
+    list_display = ("gene", "chrom", "pos", "ref", "alt", "significance", "review_status", "variation_id")
+    list_filter = ["assembly", "significance"]
+    search_fields = ["gene", "variation_id", "hgvs", "conditions"]
+    raw_id_fields = ["run"]
+
+
+@admin.register(m.GenomicReport)
+class GenomicReportAdmin(ReadOnlyAdmin):
+    list_display = ("file_name", "patient", "sample", "assembly", "imported_at", "num_variants", "num_pathogenic")
+    list_filter = ["assembly"]
+    search_fields = ["file_name", "sample", "patient__name", "patient__mrn"]
+    date_hierarchy = "imported_at"
+    raw_id_fields = ["patient", "run"]
+
+
+@admin.register(m.GenomicVariant)
+class GenomicVariantAdmin(ReadOnlyAdmin):
+    list_display = ("gene", "chrom", "pos", "ref", "alt", "genotype", "zygosity", "significance", "patient")
+    list_filter = ["zygosity", "significance"]
+    search_fields = ["gene", "variant_id", "hgvs", "patient__name", "patient__mrn"]
+    raw_id_fields = ["patient", "report"]
+    list_select_related = ["patient"]
+
+
+@admin.register(m.TimelineEvent)
+class TimelineEventAdmin(ReadOnlyAdmin):
+    list_display = ("time", "kind", "title", "flag", "patient")
+    list_filter = ["kind", "flag"]
+    search_fields = ["title", "patient__name", "patient__mrn"]
+    date_hierarchy = "time"
+    raw_id_fields = ["patient", "encounter"]
+    list_select_related = ["patient"]
+
+
+# Governance ---------------------------------------------------------------------------------------------------
+
+
+@admin.register(m.AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The audit trail can be read and filtered here, never changed or deleted."""
+
+    list_display = ("at", "user", "via", "action", "patient", "target")
+    list_filter = ["action", "via", ("user", admin.RelatedOnlyFieldListFilter), "at"]
+    search_fields = ["action", "target", "user__username", "patient__name", "patient__mrn"]
+    date_hierarchy = "at"
+    list_select_related = ["user", "patient"]
+    exclude = ("detail",)
+    readonly_fields = ("detail_json",)
+
+    @admin.display(description="detail")
+    def detail_json(self, event: m.AuditEvent) -> str:
+        return pretty_json(event.detail)
+
+
+@admin.register(m.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created with `manage.py create_api_token` (the raw token is shown once); here they are revoked."""
+
+    list_display = ("prefix", "name", "user", "created_at", "last_used_at", "revoked")
+    list_filter = ["revoked", ("user", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["prefix", "name", "user__username"]
+    date_hierarchy = "created_at"
+    fields = ("prefix", "name", "user", "created_at", "last_used_at", "revoked")
+    readonly_fields = ("prefix", "user", "created_at", "last_used_at", "revoked")
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected tokens", permissions=("change",))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[m.ApiToken]) -> None:
+        with transaction.atomic():
+            tokens = list(queryset.select_for_update().filter(revoked=False))
+            m.ApiToken.objects.filter(pk__in=[t.pk for t in tokens]).update(revoked=True)
+            for token in tokens:
+                audit_record(user=request.user, via="admin", action="token.revoke", target=f"ApiToken/{token.pk} {token.prefix}")  # fmt: skip
+        self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)
+
+
+@admin.register(m.Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ("name", "purpose", "status", "patients", "records", "seed", "created_by", "created_at", "built_at")
+    list_filter = ["purpose", "status"]
+    search_fields = ["name"]
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "created_by", "created_at", "status", "built_at", "file", "sha256", "patients", "records", "card_json", "error",
+    )  # fmt: skip
+    exclude = ("card",)
+
+    @admin.display(description="data card")
+    def card_json(self, dataset: m.Dataset) -> str:
+        return pretty_json(dataset.card)

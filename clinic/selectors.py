@@ -1,0 +1,205 @@
+"""Reads of the clinical data: keyword-only, typed, no side effects (auditing happens in the callers' services)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from clinic import models as m
+from clinic.timeline import KIND_MODELS
+
+TIMELINE_KINDS = [k.value for k in m.TimelineEvent.Kind]
+
+
+def api_token_user(*, raw_token: str) -> Any:
+    """The active user owning this bearer token, or None. Marks the token used (at most once a minute)."""
+    token = m.ApiToken.objects.select_related("user").filter(digest=m.ApiToken.hash(raw_token), revoked=False).first()
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
+        m.ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+def patient_list(*, query: str = "") -> QuerySet[m.Patient]:
+    """Patients matching a name fragment, an MRN/FHIR id, or a birth date (YYYY-MM-DD)."""
+    patients = m.Patient.objects.all()
+    query = query.strip()
+    if not query:
+        return patients
+    try:
+        born = dt.date.fromisoformat(query)
+        return patients.filter(birth_date=born)
+    except ValueError:
+        pass
+    name_match = Q()
+    for word in query.split():
+        name_match &= Q(name__icontains=word)
+    condition = Q(mrn__iexact=query) | Q(fhir_id__iexact=query) | name_match
+    return patients.filter(condition)
+
+
+def patient_get(*, patient_id: int) -> m.Patient:
+    return m.Patient.objects.get(pk=patient_id)
+
+
+@dataclass(frozen=True)
+class Banner:
+    patient: m.Patient
+    allergies: list[m.AllergyIntolerance]
+    problems: list[m.Condition]
+    medications: list[m.MedicationRequest]
+
+
+def patient_banner(*, patient: m.Patient) -> Banner:
+    allergies = list(
+        m.AllergyIntolerance.objects.filter(patient=patient)
+        .exclude(clinical_status__in=["inactive", "resolved"])
+        .order_by("display")
+    )
+    return Banner(patient, allergies, active_problems(patient=patient), active_medications(patient=patient))
+
+
+def active_problems(*, patient: m.Patient) -> list[m.Condition]:
+    conditions = m.Condition.objects.filter(patient=patient, clinical_status__in=["active", "recurrence", "relapse"])
+    latest: dict[str, m.Condition] = {}
+    for c in conditions.order_by("onset"):
+        latest[c.code or c.display] = c  # one line per problem, the latest onset
+    return sorted(latest.values(), key=lambda c: c.display.lower())
+
+
+def active_medications(*, patient: m.Patient) -> list[m.MedicationRequest]:
+    meds = m.MedicationRequest.objects.filter(patient=patient, status="active").order_by("authored_on")
+    latest: dict[str, m.MedicationRequest] = {}
+    for med in meds:
+        latest[med.code or med.display] = med
+    return sorted(latest.values(), key=lambda med: med.display.lower())
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    events: list[m.TimelineEvent]
+    next_cursor: str | None
+
+
+def encode_cursor(event: m.TimelineEvent) -> str:
+    return base64.urlsafe_b64encode(f"{event.time.isoformat()}|{event.pk}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    """The (time, id) position a cursor names; ValueError for a cursor this API did not issue."""
+    try:
+        time_text, _, pk = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return dt.datetime.fromisoformat(time_text), int(pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError(f"cursor {cursor[:40]!r} is not one this API issued") from None
+
+
+def patient_timeline(
+    *,
+    patient: m.Patient,
+    kinds: list[str] | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> TimelinePage:
+    """Newest first; `cursor` continues after the last event of the previous page."""
+    events = m.TimelineEvent.objects.filter(patient=patient)
+    if kinds:
+        events = events.filter(kind__in=kinds)
+    if date_from:
+        events = events.filter(time__gte=dt.datetime.combine(date_from, dt.time.min, tzinfo=dt.UTC))
+    if date_to:
+        events = events.filter(time__lt=dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC))
+    if cursor:
+        time, pk = decode_cursor(cursor)
+        events = events.filter(Q(time__lt=time) | Q(time=time, id__lt=pk))
+    page = list(events.order_by("-time", "-id")[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return TimelinePage(page, encode_cursor(page[-1]) if more and page else None)
+
+
+def timeline_item(*, patient: m.Patient, kind: str, source_id: int) -> Any:
+    """The clinical row behind a timeline event of this patient (404 through DoesNotExist otherwise)."""
+    model = KIND_MODELS.get(kind)
+    if model is None:
+        raise m.TimelineEvent.DoesNotExist(f"unknown kind {kind!r}")
+    return model._default_manager.get(pk=source_id, patient=patient)
+
+
+def lab_codes(*, patient: m.Patient) -> list[tuple[str, str, int]]:
+    """(code, display, count) of numeric observations and components with at least two values."""
+    counts: dict[tuple[str, str], int] = {}
+    rows = m.Observation.objects.filter(patient=patient).values_list("code", "display", "value", "components")
+    for code, display, value, components in rows:
+        if value is not None:
+            counts[(code, display)] = counts.get((code, display), 0) + 1
+        for comp in components or []:
+            if comp.get("value") is not None:
+                key = (comp.get("code", ""), comp.get("display", ""))
+                counts[key] = counts.get(key, 0) + 1
+    return sorted(((c, d, n) for (c, d), n in counts.items() if n >= 2), key=lambda x: x[1].lower())
+
+
+def lab_trend(*, patient: m.Patient, code: str) -> list[tuple[dt.datetime | None, float, str, int]]:
+    """(time, value, unit, observation id) for an observation code, including panel components."""
+    points = []
+    rows = m.Observation.objects.filter(patient=patient).filter(Q(code=code) | Q(components__contains=[{"code": code}]))
+    for obs in rows.exclude(effective=None).order_by("effective"):
+        if obs.code == code and obs.value is not None:
+            points.append((obs.effective, obs.value, obs.unit, obs.pk))
+        for comp in obs.components:
+            if comp.get("code") == code and comp.get("value") is not None:
+                points.append((obs.effective, float(comp["value"]), comp.get("unit", ""), obs.pk))
+    return points
+
+
+def user_by_username(*, username: str) -> Any:
+    return get_user_model().objects.get(username=username)
+
+
+@dataclass(frozen=True)
+class TimelineGroup:
+    encounter: m.Encounter | None
+    events: list[m.TimelineEvent]
+    continued: bool = False  # carries on the previous page's last encounter
+
+
+def timeline_groups(*, events: list[m.TimelineEvent], after_cursor: str | None = None) -> list[TimelineGroup]:
+    """Consecutive events of one encounter gathered under it; events without an encounter stand alone."""
+    encounters = m.Encounter.objects.in_bulk({e.encounter_id for e in events if e.encounter_id})
+    groups: list[TimelineGroup] = []
+    for event in events:
+        if event.encounter_id and groups and groups[-1].encounter and groups[-1].encounter.pk == event.encounter_id:
+            groups[-1].events.append(event)
+        else:
+            groups.append(TimelineGroup(encounters.get(event.encounter_id) if event.encounter_id else None, [event]))
+    if groups and groups[0].encounter and after_cursor:
+        previous = (
+            m.TimelineEvent.objects.filter(pk=decode_cursor(after_cursor)[1]).values_list("encounter_id", flat=True).first()
+        )
+        if previous == groups[0].encounter.pk:
+            groups[0] = TimelineGroup(groups[0].encounter, groups[0].events, continued=True)
+    return groups
+
+
+def lab_reference_range(*, patient: m.Patient, code: str) -> tuple[float | None, float | None]:
+    """The reference range of the latest observation with this code that states one."""
+    latest = (
+        m.Observation.objects.filter(patient=patient, code=code)
+        .exclude(ref_low=None, ref_high=None)
+        .order_by("-effective")
+        .values_list("ref_low", "ref_high")
+        .first()
+    )
+    return latest or (None, None)

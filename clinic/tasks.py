@@ -1,0 +1,12 @@
+"""Celery tasks of the clinic app: thin wrappers that take ids and call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from clinic.curation import dataset_build
+
+
+@shared_task(name="clinic.dataset_build")
+def dataset_build_task(dataset_id: int) -> None:
+    dataset_build(dataset_id=dataset_id)

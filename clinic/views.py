@@ -1,0 +1,120 @@
+"""Clinician pages: function views that check access, read through selectors, audit, and render one template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django_htmx.middleware import HtmxDetails
+
+from clinic import models as m
+from clinic import selectors
+from clinic.audit import audit_record
+from clinic.charts import trend_chart
+from clinic.forms import TimelineFilterForm
+
+DEFAULT_TREND_CODES = ("4548-4", "8480-6", "2339-0", "39156-5")  # HbA1c, systolic BP, glucose, BMI
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _patient_or_404(patient_id: int) -> m.Patient:
+    try:
+        return selectors.patient_get(patient_id=patient_id)
+    except m.Patient.DoesNotExist:
+        raise Http404(f"no patient with id {patient_id}") from None
+
+
+def patient_list(request: HtmxHttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    page = Paginator(selectors.patient_list(query=query), 25).get_page(request.GET.get("page"))
+    audit_record(request=request, action="view.patient_list", detail={"query": query, "count": page.paginator.count})
+    fragment = request.htmx and not request.htmx.history_restore_request  # a restored history entry needs the whole page
+    template = "clinic/patient_list.html#results" if fragment else "clinic/patient_list.html"
+    return render(request, template, {"page": page, "query": query})
+
+
+def patient_detail(request: HtmxHttpRequest, patient_id: int) -> HttpResponse:
+    patient = _patient_or_404(patient_id)
+    form = TimelineFilterForm(request.GET)
+    try:
+        context = _timeline_context(request, patient, form)
+    except ValueError as e:
+        return HttpResponseBadRequest(str(e), content_type="text/plain")
+    context |= _trend_context(patient, request.GET.get("code", ""))
+    context["banner"] = selectors.patient_banner(patient=patient)
+    audit_record(request=request, action="view.patient", patient=patient, detail=_audit_detail(context))
+    return render(request, "clinic/patient_detail.html", context)
+
+
+def patient_timeline(request: HtmxHttpRequest, patient_id: int) -> HttpResponse:
+    """The timeline fragment (filters, next pages) for htmx; the whole patient page at a real URL otherwise."""
+    if not request.htmx:
+        return patient_detail(request, patient_id)
+    patient = _patient_or_404(patient_id)
+    try:
+        context = _timeline_context(request, patient, TimelineFilterForm(request.GET))
+    except ValueError as e:
+        return HttpResponseBadRequest(str(e), content_type="text/plain")
+    audit_record(request=request, action="view.timeline", patient=patient, detail=_audit_detail(context))
+    return render(request, "clinic/patient_detail.html#timeline-items", context)
+
+
+def timeline_item(request: HtmxHttpRequest, patient_id: int, kind: str, source_id: int) -> HttpResponse:
+    patient = _patient_or_404(patient_id)
+    try:
+        item = selectors.timeline_item(patient=patient, kind=kind, source_id=source_id)
+    except ObjectDoesNotExist:
+        raise Http404(f"no {kind} {source_id} in this patient's chart") from None
+    audit_record(request=request, action="view.item", patient=patient, target=f"{kind}/{source_id}")
+    template = "clinic/item_detail.html#detail" if request.htmx else "clinic/item_detail.html"
+    return render(request, template, {"patient": patient, "kind": kind, "item": item})
+
+
+def lab_trend(request: HtmxHttpRequest, patient_id: int) -> HttpResponse:
+    patient = _patient_or_404(patient_id)
+    context = {"patient": patient, **_trend_context(patient, request.GET.get("code", ""))}
+    audit_record(request=request, action="view.trend", patient=patient, target=context["trend_code"])
+    template = "clinic/trend.html#trend" if request.htmx else "clinic/trend.html"
+    return render(request, template, context)
+
+
+def _timeline_context(request: HtmxHttpRequest, patient: m.Patient, form: TimelineFilterForm) -> dict[str, Any]:
+    """One page of the filtered timeline; ValueError with a message naming the bad parameter."""
+    if not form.is_valid():
+        raise ValueError(form.error_message())
+    f = form.cleaned_data
+    page = selectors.patient_timeline(
+        patient=patient, kinds=f["kind"], date_from=f["date_from"], date_to=f["date_to"], cursor=f["cursor"] or None
+    )
+    more = request.GET.copy()
+    more["cursor"] = page.next_cursor or ""
+    return {
+        "patient": patient,
+        "filters": f,
+        "kinds": m.TimelineEvent.Kind.choices,
+        "groups": selectors.timeline_groups(events=page.events, after_cursor=f["cursor"] or None),
+        "event_count": len(page.events),
+        "next_query": more.urlencode() if page.next_cursor else "",
+    }
+
+
+def _trend_context(patient: m.Patient, code: str) -> dict[str, Any]:
+    codes = selectors.lab_codes(patient=patient)
+    known = {c for c, _, _ in codes}
+    code = code or next((c for c in DEFAULT_TREND_CODES if c in known), codes[0][0] if codes else "")
+    low, high = selectors.lab_reference_range(patient=patient, code=code) if code else (None, None)
+    points = selectors.lab_trend(patient=patient, code=code) if code else []
+    label = next((d for c, d, _ in codes if c == code), code)
+    return {"lab_codes": codes, "trend_code": code, "trend_label": label, "chart": trend_chart(points, low, high)}
+
+
+def _audit_detail(context: dict[str, Any]) -> dict[str, Any]:
+    f = context["filters"]
+    dates = [str(d) if d else "" for d in (f["date_from"], f["date_to"])]
+    return {"kinds": f["kind"], "dates": dates, "events": context["event_count"], "trend": context.get("trend_code", "")}
