@@ -1,0 +1,118 @@
+"""Stewards' pages in the admin: index status with the re-index button, and knowledge document upload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_POST
+from kombu.utils.url import maybe_sanitize_url
+
+from search import services
+from search.documents import SUFFIXES
+from search.embedding import configured_model
+from search.models import ChunkEmbedding, IndexState, KnowledgeDocument
+from search.selectors import index_status
+
+QUEUES = ("embed", "default")
+PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport keeps priorities 3, 6, 9 in lists "<queue>\x06\x16<n>"
+
+
+def queue_lengths(queues: tuple[str, ...] = QUEUES) -> dict[str, int] | None:
+    """Messages waiting in each Celery queue in Redis, or None when Redis does not answer."""
+    import redis
+
+    from carebase.celery import app
+
+    prefix = (app.conf.broker_transport_options or {}).get("global_keyprefix", "")
+    keys = [[f"{prefix}{q}"] + [f"{prefix}{q}{PRIORITY_SEPARATOR}{p}" for p in (3, 6, 9)] for q in queues]
+    try:
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=0.5, socket_timeout=1)
+        with client.pipeline() as pipe:
+            for key in (k for group in keys for k in group):
+                pipe.llen(key)
+            sizes = iter(pipe.execute())
+    except (redis.RedisError, OSError):
+        return None
+    return {q: sum(next(sizes) for _ in group) for q, group in zip(queues, keys, strict=True)}
+
+
+def _models() -> list[dict[str, Any]]:
+    """The serving model and the one being built, each with its vector dimension where known."""
+    state = IndexState.current()
+    rows = [{"role": "active", "name": state.active_model, "dimension": state.active_dimension or None}]
+    if state.target_model:
+        dim = ChunkEmbedding.objects.filter(model=state.target_model).values_list("dimension", flat=True).first()
+        rows.append({"role": "target", "name": state.target_model, "dimension": dim})
+    return rows
+
+
+def index_status_view(request: HttpRequest) -> HttpResponse:
+    context = {
+        **admin.site.each_context(request),
+        "title": "Search index status",
+        "status": index_status(),
+        "models": _models(),
+        "configured_model": configured_model()[0],
+        "queues": queue_lengths(),
+        "broker": maybe_sanitize_url(settings.CELERY_BROKER_URL),
+        "knowledge_documents": KnowledgeDocument.objects.count(),
+    }
+    return TemplateResponse(request, "admin/search/index_status.html", context)
+
+
+@require_POST
+def index_requeue_view(request: HttpRequest) -> HttpResponse:
+    new, queued = services.index_requeue(user=request.user)
+    messages.success(request, f"{new} new chunks; {queued} chunks queued for embedding.")
+    return redirect("admin:search_chunk_status")
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """One or several files (Django's documented pattern for `<input type=file multiple>`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(SUFFIXES)}))
+        kwargs.setdefault("allow_empty_file", True)  # the service rejects an empty file by name, the others import
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        single = super().clean
+        files = list(data) if isinstance(data, list | tuple) else [data]
+        return [single(f, initial) for f in files or [None]]  # no file at all: the "required" error
+
+
+class KnowledgeUploadForm(forms.Form):
+    documents = MultipleFileField(help_text="Markdown (.md), text (.txt) or PDF (.pdf); one document per file.")
+    source = forms.CharField(max_length=200, required=False, help_text="e.g. 'hospital guidelines 2025'")
+    url = forms.URLField(max_length=1000, required=False, assume_scheme="https")
+
+
+def knowledge_upload_view(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("search.add_knowledgedocument"):
+        messages.error(request, "Uploading documents needs the 'add knowledge document' permission.")
+        return redirect("admin:search_knowledgedocument_changelist")
+    form = KnowledgeUploadForm(*((request.POST, request.FILES) if request.method == "POST" else ()))
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        files = [(f.name, f.read()) for f in data["documents"]]
+        result = services.knowledge_upload(files=files, source=data["source"], url=data["url"], user=request.user)
+        if result.documents:
+            messages.success(
+                request, f"Imported {len(result.documents)} document(s): {', '.join(result.documents)}; indexing queued."
+            )
+        if not result.rejected:
+            return redirect("admin:search_knowledgedocument_changelist")
+        form.add_error("documents", [f"Rejected {message}; nothing from it was stored." for message in result.rejected])
+    opts = KnowledgeDocument._meta
+    context = {**admin.site.each_context(request), "opts": opts, "form": form, "title": "Upload knowledge documents"}
+    return TemplateResponse(request, "admin/search/knowledgedocument/upload.html", context, status=400 if form.errors else 200)

@@ -1,0 +1,306 @@
+"""Reads of the search index: keyword (full text), vector (exact or HNSW) and hybrid (RRF) retrieval."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count
+
+from search import embedding
+from search.models import Chunk, ChunkEmbedding, IndexState
+from search.negation import term_context
+from search.synonyms import expansions
+
+MODES = ("keyword", "vector", "hybrid")
+CORPORA = ("notes", "knowledge")
+NOTE_KINDS = ("note", "report")
+RRF_K = 60
+HNSW_DIMENSION = 384  # the dimension the partial HNSW index covers (see migration 0001)
+_STOPWORDS = frozenset(
+    "a an and are as at be been but by can do does for from had has have how i if in into is it its me my no not "
+    "of on or so than that the their then there these they this to was were what when where which who why will "
+    "with would you your am any about after also get got".split()
+)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: int
+    source_type: str  # "note" | "report" | "knowledge"
+    source_id: str  # ClinicalNote/DiagnosticReport pk as str, or the knowledge JSONL id
+    patient_id: int | None
+    score: float
+    snippet: str
+    text: str
+    title: str
+    date: dt.datetime | None
+    section: str
+    negated: bool
+    uncertain: bool
+    other_subject: bool
+
+
+@dataclass(frozen=True)
+class _Filters:
+    source_types: tuple[str, ...]
+    patient_id: int | None
+    date_from: dt.date | dt.datetime | None
+    date_to: dt.date | dt.datetime | None
+    note_type: str | None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = ["c.source_type = ANY(%s)"]
+        params: list[Any] = [list(self.source_types)]
+        if self.patient_id is not None:
+            clauses.append("c.patient_id = %s")
+            params.append(self.patient_id)
+        if self.date_from is not None:
+            clauses.append("c.date >= %s")
+            params.append(self.date_from)
+        if self.date_to is not None:
+            clauses.append("c.date < %s")
+            params.append(_day_after(self.date_to))
+        if self.note_type:
+            clauses.append("c.note_type ILIKE %s")
+            params.append(f"%{self.note_type}%")
+        return " AND ".join(clauses), params
+
+
+def _day_after(value: dt.date | dt.datetime) -> dt.date | dt.datetime:
+    return value if isinstance(value, dt.datetime) else value + dt.timedelta(days=1)
+
+
+def search_chunks(
+    *,
+    query: str,
+    corpus: str = "notes",
+    patient_id: int | None = None,
+    kinds: list[str] | None = None,
+    mode: str = "hybrid",
+    limit: int = 10,
+    exclude_negated: bool = False,
+    exclude_uncertain: bool = False,
+    exclude_other_subject: bool = False,
+    date_from: dt.date | dt.datetime | None = None,
+    date_to: dt.date | dt.datetime | None = None,
+    note_type: str | None = None,
+) -> list[SearchHit]:
+    """Ranked chunks for a query. Knowledge results are one per document (its best chunk)."""
+    if mode not in MODES or corpus not in CORPORA or limit < 1:
+        raise ValueError(f"bad search: mode {mode!r}, corpus {corpus!r}, limit {limit}")
+    if not query.strip():
+        return []
+    types = ("knowledge",) if corpus == "knowledge" else tuple(k for k in (kinds or NOTE_KINDS) if k in NOTE_KINDS)
+    filters = _Filters(types or NOTE_KINDS, patient_id, date_from, date_to, note_type)
+    excluding = exclude_negated or exclude_uncertain or exclude_other_subject
+    depth = max(limit * (4 if excluding else 1), 50 if mode == "hybrid" else limit)
+    per_source = corpus == "knowledge"
+    ranked = _ranked(query, filters, mode, depth, per_source)
+    hits = _hits(ranked, query)
+    if excluding:
+        hits = [
+            h
+            for h in hits
+            if not (exclude_negated and h.negated)
+            and not (exclude_uncertain and h.uncertain)
+            and not (exclude_other_subject and h.other_subject)
+        ]
+    return hits[:limit]
+
+
+def _ranked(query: str, filters: _Filters, mode: str, depth: int, per_source: bool) -> list[tuple[int, float]]:
+    fetch = depth * 3 if per_source else depth
+    keyword = _dedupe(keyword_ranks(query, filters, fetch), per_source) if mode != "vector" else []
+    vector = _dedupe(vector_ranks(query, filters, fetch), per_source) if mode != "keyword" else []
+    if mode != "hybrid":
+        return [(chunk_id, score) for _, chunk_id, score in (keyword or vector)[:depth]]
+    return reciprocal_rank_fusion([keyword[:depth], vector[:depth]])[:depth]
+
+
+def reciprocal_rank_fusion(rankings: list[list[tuple[str, int, float]]]) -> list[tuple[int, float]]:
+    """Sum of 1/(k + rank) over the rankings a result appears in (Cormack et al., 2009).
+
+    Results are keyed by document for knowledge (the chunk shown is the best-ranked one) and by chunk otherwise.
+    """
+    fused: dict[str, float] = {}
+    shown: dict[str, tuple[int, int]] = {}
+    for ranking in rankings:
+        for rank, (key, chunk_id, _) in enumerate(ranking, start=1):
+            fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank)
+            if key not in shown or rank < shown[key][1]:
+                shown[key] = (chunk_id, rank)
+    return [(shown[key][0], score) for key, score in sorted(fused.items(), key=lambda item: -item[1])]
+
+
+def _dedupe(ranking: list[tuple[int, float, str]], per_source: bool) -> list[tuple[str, int, float]]:
+    """(key, chunk, score): the key is the source document when results are documents (knowledge)."""
+    if not per_source:
+        return [(str(chunk_id), chunk_id, score) for chunk_id, score, _ in ranking]
+    seen: set[str] = set()
+    kept = []
+    for chunk_id, score, source_id in ranking:
+        if source_id not in seen:
+            seen.add(source_id)
+            kept.append((source_id, chunk_id, score))
+    return kept
+
+
+def query_terms(query: str) -> list[str]:
+    words = re.findall(r"[a-z0-9]+", query.lower())
+    return [w for w in words if w not in _STOPWORDS]
+
+
+def keyword_text(query: str) -> str:
+    """The words of the query and of its clinical synonyms, for PostgreSQL to stem."""
+    return " ".join(query_terms(query) + [w for p in expansions(query) for w in query_terms(p)])
+
+
+# Okapi BM25 over the chunks' tsvectors (PostgreSQL's ts_rank has no inverse document frequency, so common words
+# like "treatment" outweigh the rare ones that carry a question). Title words (weight A) count three times.
+_BM25_SQL = """
+WITH terms AS (
+    SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
+), stats AS (
+    SELECT count(*) AS n, greatest(avg(length(search_vector)), 1) AS avglen
+    FROM search_chunk WHERE source_type = ANY(%(types)s)
+), df AS (
+    SELECT t.lexeme, (
+        SELECT count(*) FROM search_chunk s
+        WHERE s.search_vector @@ quote_literal(t.lexeme)::tsquery AND s.source_type = ANY(%(types)s)
+    ) AS df FROM terms t
+), cand AS (
+    SELECT c.id, c.source_id, c.search_vector FROM search_chunk c
+    WHERE c.search_vector @@ (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery FROM terms) AND {where}
+)
+SELECT cand.id, sum(
+    ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
+    * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length(cand.search_vector) / stats.avglen))
+) AS score, cand.source_id
+FROM cand
+CROSS JOIN LATERAL (
+    SELECT u.lexeme, cardinality(u.positions) + 2 * cardinality(array_positions(u.weights, 'A')) AS tf
+    FROM unnest(cand.search_vector) u
+) v
+JOIN df ON df.lexeme = v.lexeme
+CROSS JOIN stats
+GROUP BY cand.id, cand.source_id
+ORDER BY score DESC, cand.id
+LIMIT %(limit)s
+"""
+
+
+def keyword_ranks(query: str, filters: _Filters, limit: int) -> list[tuple[int, float, str]]:
+    where, params = filters.sql()
+    named = {f"p{i}": v for i, v in enumerate(params)}
+    where = where.replace("%s", "{}").format(*[f"%({k})s" for k in named])
+    sql = _BM25_SQL.replace("{where}", where)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"text": keyword_text(query), "types": list(filters.source_types), "limit": limit, **named})
+        return [(row[0], float(row[1]), row[2]) for row in cursor.fetchall()]
+
+
+def serving_model() -> tuple[str, str]:
+    """The model whose vectors answer queries: the active one, or the one being built on a fresh index."""
+    state = IndexState.current()
+    name = state.active_model or state.target_model or embedding.configured_model()[0]
+    return name, embedding.model_path(name)
+
+
+def vector_ranks(query: str, filters: _Filters, limit: int, *, exact: bool | None = None) -> list[tuple[int, float, str]]:
+    """Nearest chunks by cosine distance: exact within one patient (never misses), HNSW across patients."""
+    name, path = serving_model()
+    return nearest_chunks(embedding.encode([query], path=path)[0], name, filters, limit, exact=exact)
+
+
+def nearest_chunks(
+    vector: Any, model: str, filters: _Filters, limit: int, *, exact: bool | None = None
+) -> list[tuple[int, float, str]]:
+    literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+    exact = filters.patient_id is not None if exact is None else exact
+    use_hnsw = not exact and len(vector) == HNSW_DIMENSION
+    distance = (
+        f"(e.embedding::vector({HNSW_DIMENSION})) <=> %s::vector({HNSW_DIMENSION})" if use_hnsw else "e.embedding <=> %s::vector"
+    )
+    where, params = filters.sql()
+    dimension = f"AND e.dimension = {HNSW_DIMENSION}" if use_hnsw else ""
+    sql = (
+        f"SELECT c.id, 1 - ({distance}) AS score, c.source_id FROM search_chunkembedding e "
+        f"JOIN search_chunk c ON c.id = e.chunk_id WHERE e.model = %s {dimension} AND {where} "
+        f"ORDER BY {distance} LIMIT %s"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(100, int(limit))}")
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(sql, [literal, model, *params, literal, limit])
+        return [(row[0], float(row[1]), row[2]) for row in cursor.fetchall()]
+
+
+def _hits(ranked: list[tuple[int, float]], query: str) -> list[SearchHit]:
+    chunks = Chunk.objects.in_bulk([chunk_id for chunk_id, _ in ranked])
+    terms = query_terms(query) + [w for p in expansions(query) for w in query_terms(p)]
+    hits = []
+    for chunk_id, score in ranked:
+        chunk = chunks.get(chunk_id)
+        if chunk is None:
+            continue
+        context = term_context(chunk.text, terms)
+        negated, uncertain, other = (
+            (context.negated, context.uncertain, context.other_subject)
+            if context is not None
+            else (chunk.negated, chunk.uncertain, chunk.other_subject)
+        )
+        hits.append(
+            SearchHit(
+                chunk_id=chunk.pk,
+                source_type=chunk.source_type,
+                source_id=chunk.source_id,
+                patient_id=chunk.patient_id,
+                score=score,
+                snippet=snippet(chunk.text, terms),
+                text=chunk.text,
+                title=chunk.title,
+                date=chunk.date,
+                section=chunk.section,
+                negated=negated,
+                uncertain=uncertain,
+                other_subject=other,
+            )
+        )
+    return hits
+
+
+def snippet(text: str, terms: list[str], *, width: int = 32) -> str:
+    """About `width` words around the first query term, HTML-escaped, terms wrapped in <mark>."""
+    words = text.split()
+    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms if len(t) > 1) + r")", re.I) if terms else None
+    first = next((i for i, w in enumerate(words) if pattern and pattern.search(w)), 0)
+    start = max(0, first - width // 3)
+    piece = " ".join(words[start : start + width])
+    escaped = html.escape(piece)
+    if pattern:
+        escaped = pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", escaped)
+    return ("… " if start else "") + escaped + (" …" if start + width < len(words) else "")
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    chunks: int
+    by_type: dict[str, int]
+    active_model: str
+    target_model: str
+    embedded: int
+    pending: int
+
+
+def index_status() -> IndexStatus:
+    state = IndexState.current()
+    name = state.target_model or state.active_model or embedding.configured_model()[0]
+    chunks = Chunk.objects.count()
+    embedded = ChunkEmbedding.objects.filter(model=name).count()
+    by_type = dict(Chunk.objects.values_list("source_type").annotate(n=Count("id")).values_list("source_type", "n"))
+    return IndexStatus(chunks, by_type, state.active_model, state.target_model, embedded, max(chunks - embedded, 0))
