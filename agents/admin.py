@@ -1,0 +1,34 @@
+"""Data stewards review questions asked and drafts written (read-only: edits happen in the clinician's editor)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from agents.models import AssistantExchange, Draft
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AssistantExchange)
+class AssistantExchangeAdmin(ReadOnlyAdmin):
+    list_display = ["asked_at", "patient", "user", "question", "backend"]
+    list_filter = ["backend"]
+    search_fields = ["question", "patient__name"]
+    raw_id_fields = ["patient", "user"]
+
+
+@admin.register(Draft)
+class DraftAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "status", "patient", "created_by", "backend", "signed_at"]
+    list_filter = ["kind", "status", "backend"]
+    search_fields = ["patient__name"]
+    raw_id_fields = ["patient", "encounter", "created_by", "signed_by", "note"]

@@ -1,0 +1,142 @@
+"""REST endpoints of the agents app (mounted at /api/v1 by carebase.api): ask, drafts, edits, signatures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+from pydantic import Field
+
+from agents import services
+from agents.models import Draft
+from agents.selectors import draft_get, draft_is_stale, exchange_get
+from clinic.selectors import patient_get
+
+router = Router(tags=["agents"])
+
+
+class CitationOut(Schema):
+    source_type: str
+    source_id: int
+    label: str = ""
+
+
+class SentenceOut(Schema):
+    text: str
+    citations: list[CitationOut]
+    support: float | None = None
+    supported: bool | None = None
+
+
+class AskIn(Schema):
+    question: str = Field(..., min_length=1, max_length=2000, description="a question about this patient's chart")
+
+
+class AskOut(Schema):
+    id: int
+    status: str
+    question: str
+    answer: str
+    sentences: list[SentenceOut]
+    tools: list[str]
+    backend: str
+    asked_at: str
+    poll_url: str | None = None
+
+
+class DraftIn(Schema):
+    kind: Draft.Kind = Field(..., description="discharge_summary, progress_note, referral_letter or patient_instructions")
+    encounter: int | None = Field(None, description="encounter id (default: the last admission, else the last encounter)")
+    date_from: dt.date | None = Field(None, description="period: draft about the last admission (else encounter) in it")
+    date_to: dt.date | None = None
+
+
+class SectionOut(Schema):
+    title: str
+    sentences: list[SentenceOut]
+
+
+class DraftOut(Schema):
+    id: int
+    patient_id: int
+    kind: str
+    status: str
+    encounter_id: int | None
+    period_start: dt.date | None
+    period_end: dt.date | None
+    backend: str
+    model_name: str
+    created_at: dt.datetime
+    signed_at: dt.datetime | None
+    note_id: int | None
+    error: str
+    sections: list[SectionOut]
+    text: str
+    url: str
+
+    @staticmethod
+    def resolve_url(obj: Draft) -> str:
+        return f"/api/v1/drafts/{obj.pk}"
+
+
+class DraftEditIn(Schema):
+    sections: list[SectionOut]
+
+
+class SignOut(Schema):
+    draft: DraftOut
+    note_id: int
+
+
+@router.post("/patients/{patient_id}/ask", response=AskOut, summary="Ask about a patient's chart; every sentence cited")
+def ask(request: HttpRequest, patient_id: int, body: AskIn) -> dict[str, Any]:
+    patient = patient_get(patient_id=patient_id)
+    return services.question_ask(patient=patient, question=body.question, request=request)
+
+
+@router.get("/asks/{exchange_id}", response=AskOut, summary="A question asked earlier: its status and answer")
+def ask_read(request: HttpRequest, exchange_id: int) -> dict[str, Any]:
+    return exchange_get(exchange_id=exchange_id, user=request.user).as_answer()
+
+
+@router.post("/patients/{patient_id}/drafts", response={202: DraftOut}, summary="Start a draft note (generated on a worker)")
+def draft_create(request: HttpRequest, patient_id: int, body: DraftIn) -> tuple[int, Draft]:
+    patient = patient_get(patient_id=patient_id)
+    draft = services.draft_create(
+        patient=patient,
+        kind=body.kind,
+        encounter_id=body.encounter,
+        date_from=body.date_from,
+        date_to=body.date_to,
+        request=request,
+    )
+    return 202, draft_get(draft_id=draft.pk)
+
+
+@router.get("/patients/{patient_id}/drafts", response=list[DraftOut], summary="A patient's drafts, newest first")
+def draft_list(request: HttpRequest, patient_id: int) -> list[Draft]:
+    patient = patient_get(patient_id=patient_id)
+    return list(Draft.objects.filter(patient=patient)[:50])
+
+
+@router.get("/drafts/{draft_id}", response=DraftOut, summary="A draft: status, sections, sentences with citations and support")
+def draft_read(request: HttpRequest, draft_id: int) -> Draft:
+    draft = draft_get(draft_id=draft_id)
+    if draft_is_stale(draft=draft) and services.runs_inline():
+        services.draft_generate(draft_id=draft.pk)  # extractive drafts take milliseconds: do not leave one waiting
+        draft = draft_get(draft_id=draft_id)
+    return draft
+
+
+@router.put("/drafts/{draft_id}", response=DraftOut, summary="Replace a ready draft's sections (the clinician's edits)")
+def draft_edit(request: HttpRequest, draft_id: int, body: DraftEditIn) -> Draft:
+    sections = [s.dict() for s in body.sections]
+    return services.draft_edit(draft=draft_get(draft_id=draft_id), sections=sections, request=request)
+
+
+@router.post("/drafts/{draft_id}/sign", response=SignOut, summary="Sign a ready draft: it becomes a final clinical note")
+def draft_sign(request: HttpRequest, draft_id: int) -> dict[str, Any]:
+    note = services.draft_sign(draft=draft_get(draft_id=draft_id), request=request)
+    return {"draft": draft_get(draft_id=draft_id), "note_id": note.pk}

@@ -1,0 +1,98 @@
+"""Assistant exchanges and note drafts. A draft is never a note: only signing turns it into a ClinicalNote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from clinic.models import ClinicalNote, Encounter, Patient
+
+
+class AssistantExchange(models.Model):
+    """One question and its answer, kept per patient and user (the conversation is the ordered list)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    asked_at = models.DateTimeField(default=timezone.now)
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        READY = "ready"
+        FAILED = "failed"
+
+    question = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
+    backend = models.CharField(max_length=40, blank=True)
+    answer = models.JSONField(default=dict, blank=True)  # {"answer", "sentences": [{text, citations}]}
+
+    class Meta:
+        ordering = ["asked_at", "id"]
+        indexes = [models.Index(fields=["patient", "user", "asked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.asked_at:%Y-%m-%d %H:%M} {self.question[:60]}"
+
+    def as_answer(self) -> dict[str, Any]:
+        """The exchange as the API and the panel show it; `poll_url` until the answer is there."""
+        body = {"answer": "", "sentences": [], "tools": [], "backend": self.backend, **self.answer}
+        body |= {"id": self.pk, "status": self.status, "question": self.question, "asked_at": self.asked_at.isoformat()}
+        if self.status in (self.Status.PENDING, self.Status.RUNNING):
+            body["poll_url"] = f"/api/v1/asks/{self.pk}"
+        return body
+
+
+class Draft(models.Model):
+    class Kind(models.TextChoices):
+        DISCHARGE_SUMMARY = "discharge_summary", "Discharge summary"
+        PROGRESS_NOTE = "progress_note", "Progress note (SOAP)"
+        REFERRAL_LETTER = "referral_letter", "Referral letter"
+        PATIENT_INSTRUCTIONS = "patient_instructions", "Patient instructions"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        READY = "ready"
+        FAILED = "failed"
+        SIGNED = "signed"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    encounter = models.ForeignKey(Encounter, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    period_start = models.DateField(null=True, blank=True, help_text="draft about the last encounter in this period")
+    period_end = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    backend = models.CharField(max_length=40, blank=True)
+    model_name = models.CharField(max_length=300, blank=True)
+    sections = models.JSONField(default=list, blank=True)  # [{title, sentences: [{text, citations, support}]}]
+    generated = models.JSONField(default=list, blank=True)  # sections as generated, to record edits at signing
+    error = models.TextField(blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.OneToOneField(ClinicalNote, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["patient", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.patient} ({self.status})"
+
+    @property
+    def text(self) -> str:
+        """The draft as prose: section headings and sentences, no citation payloads."""
+        parts = []
+        for section in self.sections:
+            body = " ".join(s["text"] for s in section.get("sentences", []))
+            parts.append(f"{section['title']}\n{body}".strip())
+        return "\n\n".join(parts)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.READY, self.Status.FAILED, self.Status.SIGNED)

@@ -1,0 +1,274 @@
+"""Writes of the agents app: questions, drafts, edits, signatures. Each audits itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from agents import drafting, grounding, llm
+from agents.models import AssistantExchange, Draft
+from clinic import models as m
+from clinic.audit import audit_record
+from clinic.errors import InvalidInput
+from clinic.hooks import records_changed
+from clinic.timeline import timeline_event_for, timeline_upsert
+
+logger = logging.getLogger(__name__)
+DRAFT_KINDS = [k.value for k in Draft.Kind]
+
+
+def _user(request: HttpRequest | None, user: Any) -> Any:
+    if user is not None:
+        return user
+    if request is not None and request.user.is_authenticated:
+        return request.user
+    return None
+
+
+@transaction.atomic
+def question_ask(*, patient: m.Patient, question: str, request: HttpRequest | None = None, user: Any = None) -> dict[str, Any]:
+    """Answer a question about one chart, keep it in the user's conversation and audit it."""
+    question = (question or "").strip()
+    if not question:
+        raise InvalidInput("question: ask something, e.g. 'What is the most recent Hemoglobin A1c?'")
+    if len(question) > 2000:
+        raise InvalidInput("question: at most 2000 characters")
+    if not runs_inline():  # a model answers on the llm queue; the client polls
+        exchange = AssistantExchange.objects.create(
+            patient=patient,
+            user=_user(request, user),
+            question=question,
+            backend=llm.backend_name(),
+            status=AssistantExchange.Status.PENDING,
+        )
+        audit_record(
+            request=request,
+            user=user,
+            action="ask",
+            patient=patient,
+            target=f"exchange:{exchange.pk}",
+            detail={"question": question, "queued": True},
+        )
+        from agents.tasks import exchange_answer_task
+        from carebase.jobs import enqueue
+
+        enqueue(exchange_answer_task, exchange.pk)
+        return exchange.as_answer()
+    answer = llm.answer(patient=patient, question=question)
+    exchange = AssistantExchange.objects.create(
+        patient=patient, user=_user(request, user), question=question, backend=answer.get("backend", ""), answer=answer
+    )
+    cited = sorted({f"{c['source_type']}:{c['source_id']}" for s in answer["sentences"] for c in s["citations"]})
+    audit_record(
+        request=request,
+        user=user,
+        action="ask",
+        patient=patient,
+        target=f"exchange:{exchange.pk}",
+        detail={"question": question, "tools": answer.get("tools", []), "cited": cited[:100]},
+    )
+    return exchange.as_answer()
+
+
+def exchange_answer(*, exchange_id: int) -> None:
+    """Answer a queued question (only a pending one is claimed, by one worker)."""
+    claimed = AssistantExchange.objects.filter(pk=exchange_id, status=AssistantExchange.Status.PENDING)
+    if not claimed.update(status=AssistantExchange.Status.RUNNING):
+        return
+    exchange = AssistantExchange.objects.select_related("patient").get(pk=exchange_id)
+    try:
+        answer = llm.answer(patient=exchange.patient, question=exchange.question)
+        AssistantExchange.objects.filter(pk=exchange_id).update(status=AssistantExchange.Status.READY, answer=answer)
+    except Exception as e:
+        logger.exception("question %s failed", exchange_id)
+        failed = {
+            "answer": "The assistant could not answer; try again.",
+            "sentences": [],
+            "error": f"{type(e).__name__}: {e}"[:500],
+        }
+        AssistantExchange.objects.filter(pk=exchange_id).update(status=AssistantExchange.Status.FAILED, answer=failed)
+
+
+@transaction.atomic
+def draft_create(
+    *,
+    patient: m.Patient,
+    kind: str,
+    encounter_id: int | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    request: HttpRequest | None = None,
+    user: Any = None,
+) -> Draft:
+    """A pending draft, generated on the `llm` queue once this transaction commits."""
+    if kind not in DRAFT_KINDS:
+        raise InvalidInput(f"kind: unknown {kind!r}; use one of {', '.join(DRAFT_KINDS)}")
+    encounter = None
+    if encounter_id is not None:
+        encounter = m.Encounter.objects.filter(pk=encounter_id, patient=patient).first()
+        if encounter is None:
+            raise InvalidInput(f"encounter: {encounter_id} is not an encounter of patient {patient.pk}")
+    if date_from and date_to and date_from > date_to:
+        raise InvalidInput(f"date_from: {date_from} is after date_to {date_to}")
+    draft = Draft.objects.create(
+        period_start=date_from,
+        period_end=date_to,
+        patient=patient,
+        encounter=encounter,
+        kind=kind,
+        created_by=_user(request, user),
+        backend=settings.LLM_BACKEND,
+    )
+    audit_record(
+        request=request,
+        user=user,
+        action="draft.create",
+        patient=patient,
+        target=f"draft:{draft.pk}",
+        detail={"kind": kind, "encounter": encounter_id},
+    )
+    from agents.tasks import draft_generate_task
+    from carebase.jobs import enqueue
+
+    enqueue(draft_generate_task, draft.pk)
+    return draft
+
+
+def runs_inline() -> bool:
+    """Whether generation is cheap enough to run in a web request (no model involved)."""
+    return llm.backend_name() == "extractive"
+
+
+def draft_generate(*, draft_id: int) -> None:
+    """Fill a pending draft's sections (idempotent: only a pending draft is claimed, by one worker)."""
+    if not Draft.objects.filter(pk=draft_id, status=Draft.Status.PENDING).update(status=Draft.Status.RUNNING):
+        return
+    draft = Draft.objects.select_related("patient", "encounter").get(pk=draft_id)
+
+    def partial(sections: list[dict[str, Any]]) -> None:
+        Draft.objects.filter(pk=draft_id, status=Draft.Status.RUNNING).update(sections=sections, updated_at=timezone.now())
+
+    try:
+        encounter = draft.encounter or drafting.encounter_for(
+            patient=draft.patient, encounter_id=None, date_from=draft.period_start, date_to=draft.period_end
+        )
+        sections = llm.draft(kind=draft.kind, patient=draft.patient, encounter=encounter, on_section=partial)
+        sections = grounding.ground_sections(sections)
+        Draft.objects.filter(pk=draft_id).update(
+            status=Draft.Status.READY,
+            sections=sections,
+            generated=sections,
+            encounter=encounter,
+            backend=llm.backend_name(),
+            model_name=llm.model_name(),
+            updated_at=timezone.now(),
+        )
+    except Exception as e:
+        logger.exception("draft %s failed", draft_id)
+        Draft.objects.filter(pk=draft_id).update(status=Draft.Status.FAILED, error=f"{type(e).__name__}: {e}"[:2000])
+
+
+def _clean_sections(sections: Any) -> list[dict[str, Any]]:
+    if not isinstance(sections, list) or not sections:
+        raise InvalidInput("sections: expected a list of {title, sentences: [{text, citations}]}")
+    out = []
+    for i, section in enumerate(sections):
+        if not isinstance(section, dict) or not isinstance(section.get("title"), str):
+            raise InvalidInput(f"sections[{i}].title: expected text")
+        sentences = []
+        for j, s in enumerate(section.get("sentences") or []):
+            text = s.get("text") if isinstance(s, dict) else None
+            if not isinstance(text, str):
+                raise InvalidInput(f"sections[{i}].sentences[{j}].text: expected text")
+            citations = [
+                c for c in (s.get("citations") or []) if isinstance(c, dict) and c.get("source_type") and c.get("source_id")
+            ]
+            if text.strip():
+                sentences.append({"text": text.strip(), "citations": citations})
+        out.append({"title": section["title"].strip()[:200], "sentences": sentences})
+    return out
+
+
+@transaction.atomic
+def draft_edit(*, draft: Draft, sections: Any, request: HttpRequest | None = None, user: Any = None) -> Draft:
+    """Replace the draft's text; sentences keep citations the editor sent, and are grounded again."""
+    if draft.status != Draft.Status.READY:
+        raise InvalidInput(f"draft {draft.pk} is {draft.status}; only a ready draft can be edited", [])
+    draft.sections = grounding.ground_sections(_clean_sections(sections))
+    draft.save(update_fields=["sections", "updated_at"])
+    audit_record(request=request, user=user, action="draft.edit", patient=draft.patient_id, target=f"draft:{draft.pk}")
+    return draft
+
+
+def section_text_edit(*, draft: Draft, texts: list[str], request: HttpRequest | None = None, user: Any = None) -> Draft:
+    """Edits from the browser (one textarea per section): sentences kept verbatim keep their citations."""
+    known = {s["text"]: s["citations"] for sec in draft.sections for s in sec["sentences"]}
+    sections = []
+    for section, text in zip(draft.sections, texts, strict=False):
+        parts = [p.strip() for p in _split_sentences(text) if p.strip()]
+        sections.append({"title": section["title"], "sentences": [{"text": p, "citations": known.get(p, [])} for p in parts]})
+    return draft_edit(draft=draft, sections=sections, request=request, user=user)
+
+
+def _split_sentences(text: str) -> list[str]:
+    import re
+
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", text.strip())
+
+
+@transaction.atomic
+def draft_sign(*, draft: Draft, request: HttpRequest | None = None, user: Any = None) -> m.ClinicalNote:
+    """Sign a ready draft: exactly one final ClinicalNote by the signer, on the timeline and sent to the index."""
+    draft = Draft.objects.select_for_update().get(pk=draft.pk)
+    if draft.status != Draft.Status.READY:
+        raise InvalidInput(f"draft {draft.pk} is {draft.status}; only a ready draft can be signed")
+    signer = _user(request, user)
+    now = timezone.now()
+    sources = sorted(
+        {f"{c['source_type']}:{c['source_id']}" for sec in draft.sections for s in sec["sentences"] for c in s["citations"]}
+    )
+    note = m.ClinicalNote.objects.create(
+        fhir_id=str(uuid.uuid4()),
+        patient=draft.patient,
+        encounter=draft.encounter,
+        status="final",
+        code_system="http://loinc.org",
+        code="",
+        display=draft.get_kind_display(),
+        category="clinical-note",
+        date=now,
+        title=draft.get_kind_display(),
+        text=draft.text,
+        content_type="text/plain",
+        author_user=signer,
+        provenance={
+            "draft": draft.pk,
+            "backend": draft.backend,
+            "model": draft.model_name,
+            "sources": sources,
+            "edited": draft.sections != draft.generated,
+            "generated": draft.generated,
+        },
+    )
+    event = timeline_event_for(note)
+    if event:
+        timeline_upsert([event])
+    draft.status, draft.signed_at, draft.signed_by, draft.note = Draft.Status.SIGNED, now, signer, note
+    draft.save(update_fields=["status", "signed_at", "signed_by", "note", "updated_at"])
+    audit_record(
+        request=request,
+        user=user,
+        action="draft.sign",
+        patient=draft.patient_id,
+        target=f"note:{note.pk}",
+        detail={"draft": draft.pk, "sources": len(sources)},
+    )
+    records_changed("clinic.ClinicalNote", [note.pk])
+    return note
