@@ -1,0 +1,105 @@
+"""Drafts: generated from the chart with cited, grounded sentences; edited; signed into exactly one note."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agents.models import Draft
+from agents.readability import reading_grade
+from clinic import models as m
+
+
+def post(client, path, body):
+    raw = body if isinstance(body, str) else json.dumps(body)
+    return client.post(path, raw, content_type="application/json")
+
+
+@pytest.fixture
+def ready_draft(api_client, ada, eager_jobs, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        created = post(api_client, f"/api/v1/patients/{ada.pk}/drafts", {"kind": "discharge_summary"})
+    assert created.status_code == 202 and created.json()["status"] == "pending"
+    return api_client.get(f"/api/v1/drafts/{created.json()['id']}").json()
+
+
+def test_it_drafts_a_discharge_summary_covering_the_chart_with_every_sentence_cited(ready_draft, ada):
+    assert ready_draft["status"] == "ready"
+    assert len(ready_draft["sections"]) >= 4
+    text = ready_draft["text"].lower()
+    assert all(word in text for word in ("hypertension", "lisinopril", "penicillin"))
+    sentences = [s for sec in ready_draft["sections"] for s in sec["sentences"]]
+    assert all(s["citations"] for s in sentences)
+    assert all(s["support"] == 1.0 for s in sentences)  # the extractive backend states only what it cites
+    assert m.AuditEvent.objects.filter(action="draft.create", patient=ada).count() == 1
+
+
+@pytest.mark.parametrize("kind", ["progress_note", "referral_letter", "patient_instructions"])
+def test_it_drafts_every_kind(api_client, ada, eager_jobs, django_capture_on_commit_callbacks, kind):
+    with django_capture_on_commit_callbacks(execute=True):
+        draft_id = post(api_client, f"/api/v1/patients/{ada.pk}/drafts", {"kind": kind}).json()["id"]
+    body = api_client.get(f"/api/v1/drafts/{draft_id}").json()
+    assert body["status"] == "ready" and body["sections"]
+    assert all(s["citations"] for sec in body["sections"] for s in sec["sentences"])
+    if kind == "patient_instructions":
+        assert reading_grade(body["text"]) <= 8
+        assert "high blood pressure" in body["text"]
+
+
+def test_it_keeps_citations_of_kept_sentences_when_edited(api_client, ready_draft):
+    sections = ready_draft["sections"]
+    sections[0]["sentences"].append({"text": "Patient was comfortable on the ward.", "citations": []})
+    response = api_client.put(
+        f"/api/v1/drafts/{ready_draft['id']}", json.dumps({"sections": sections}), content_type="application/json"
+    )
+    edited = response.json()["sections"][0]["sentences"]
+    assert edited[0]["citations"] and edited[0]["supported"]
+    assert edited[-1]["supported"] is False
+
+
+def test_it_signs_into_exactly_one_final_note_that_unsigned_drafts_never_are(api_client, ready_draft, ada, clinician):
+    assert not m.ClinicalNote.objects.filter(author_user=clinician).exists()
+    response = post(api_client, f"/api/v1/drafts/{ready_draft['id']}/sign", {})
+    assert response.status_code == 200
+    note = m.ClinicalNote.objects.get(author_user=clinician)
+    assert note.status == "final" and note.patient == ada and "lisinopril" in note.text
+    assert note.provenance["backend"] == "extractive" and note.provenance["sources"]
+    assert m.TimelineEvent.objects.filter(kind="note", source_id=note.pk).exists()
+    assert m.AuditEvent.objects.get(action="draft.sign").target == f"note:{note.pk}"
+    again = post(api_client, f"/api/v1/drafts/{ready_draft['id']}/sign", {})
+    assert again.status_code == 400 and m.ClinicalNote.objects.filter(author_user=clinician).count() == 1
+
+
+def test_it_generates_a_draft_left_pending_when_read(api_client, ada):
+    import datetime as dt
+
+    draft = Draft.objects.create(patient=ada, kind="discharge_summary")
+    Draft.objects.filter(pk=draft.pk).update(created_at=draft.created_at - dt.timedelta(minutes=5))
+    assert api_client.get(f"/api/v1/drafts/{draft.pk}").json()["status"] == "ready"
+
+
+@pytest.mark.parametrize(
+    "body", ["{", "[]", "null", "{}", '{"kind": "poem"}', '{"kind": null}', '{"kind": "progress_note", "encounter": 999999}']
+)
+def test_it_refuses_bad_draft_requests_with_4xx(api_client, ada, body):
+    response = post(api_client, f"/api/v1/patients/{ada.pk}/drafts", body)
+    assert 400 <= response.status_code < 500 and response.json()
+    assert not Draft.objects.exists()
+
+
+def test_it_answers_404_for_unknown_drafts_and_patients(api_client, db):
+    assert api_client.get("/api/v1/drafts/999999").status_code == 404
+    assert post(api_client, "/api/v1/drafts/999999/sign", {}).status_code == 404
+    assert post(api_client, "/api/v1/patients/999999/drafts", {"kind": "progress_note"}).status_code == 404
+
+
+def test_it_drafts_about_the_encounter_of_a_chosen_period(api_client, ada, eager_jobs, django_capture_on_commit_callbacks):
+    body = {"kind": "progress_note", "date_from": "2024-01-01", "date_to": "2024-12-31"}
+    with django_capture_on_commit_callbacks(execute=True):
+        draft_id = post(api_client, f"/api/v1/patients/{ada.pk}/drafts", body).json()["id"]
+    draft = api_client.get(f"/api/v1/drafts/{draft_id}").json()
+    assert draft["period_start"] == "2024-01-01"
+    assert draft["encounter_id"] == m.Encounter.objects.get(patient=ada).pk
+    backwards = post(api_client, f"/api/v1/patients/{ada.pk}/drafts", {**body, "date_from": "2025-01-01"})
+    assert backwards.status_code == 400

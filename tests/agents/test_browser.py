@@ -1,0 +1,68 @@
+"""In a real browser: ask a question, open a citation; draft, edit and sign a note."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connections
+
+from clinic import models as m
+from clinic.services import fhir_import_bytes
+from tests.clinic.fhir_factory import bundle, dumps
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def page() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        tab = browser.new_page()
+        tab.set_default_timeout(15_000)
+        yield tab
+        browser.close()
+        connections.close_all()
+
+
+@pytest.mark.browser
+def test_it_asks_opens_a_citation_then_drafts_edits_and_signs(live_server, transactional_db, page, settings):
+    from playwright.sync_api import expect
+
+    settings.JOBS_EAGER = True
+    get_user_model().objects.create_user("dr_house", password="pw-browser-1")
+    fhir_import_bytes(name="ada.json", data=dumps(bundle(observations=3)))
+    ada = m.Patient.objects.get()
+    page.goto(f"{live_server.url}/patients/{ada.pk}/")
+    page.fill("#id_username", "dr_house")
+    page.fill("#id_password", "pw-browser-1")
+    page.click("button[type=submit]")
+
+    page.fill('[data-testid="assistant-question"]', "Does the patient have any allergies?")
+    page.click('#assistant button:has-text("Ask")')
+    answer = page.locator('[data-testid="assistant-answer"]').last
+    expect(answer).to_contain_text("Penicillin")
+    answer.locator('[data-testid="citation"]').first.click()
+    expect(page.locator("#detail-panel")).to_contain_text("Penicillin")
+
+    page.select_option('[data-testid="draft-kind"]', "discharge_summary")
+    page.click('#assistant button:has-text("Draft")')
+    draft = page.locator('[data-testid="draft"]').first
+    expect(draft).to_have_attribute("data-status", "ready")
+    draft.locator("summary").click()
+    section = draft.locator('[data-testid="draft-section"]').first
+    section.fill(section.input_value() + " Tolerated diet well.")
+    draft.locator('button:has-text("Save edits")').click()
+    expect(page.locator('[data-testid="draft"]').first).to_contain_text("not supported")
+    page.locator('[data-testid="draft-sign"]').first.click()
+    expect(page.locator('[data-testid="draft"]').first).to_have_attribute("data-status", "signed")
+    note = m.ClinicalNote.objects.get(author_user__username="dr_house")
+    assert "Tolerated diet well." in note.text

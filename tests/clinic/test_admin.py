@@ -1,0 +1,132 @@
+"""The data stewards' admin: every table browsable, FHIR upload, run errors, read-only audit, token revocation."""
+
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Model
+from django.test import Client
+from django.urls import reverse
+
+from clinic import models as m
+from clinic.services import api_token_create, fhir_import_bytes
+from clinic.synthetic import synthesize_patient
+from tests.clinic.fhir_factory import bundle, dumps
+
+CLINIC_MODELS = list(apps.get_app_config("clinic").get_models())
+
+
+@pytest.fixture
+def steward_client(steward) -> Client:
+    client = Client()
+    client.force_login(steward)
+    return client
+
+
+@pytest.fixture
+def chart(db) -> m.IngestionRun:
+    """One synthetic patient with every kind of row, imported."""
+    name, doc = synthesize_patient(seed=3, index=1)
+    run = fhir_import_bytes(name=name, data=dumps(doc), source="cli")
+    assert run.units_failed == 0, run.errors
+    return run
+
+
+def _url(model: type[Model], view: str, *args: object) -> str:
+    return reverse(f"admin:clinic_{model._meta.model_name}_{view}", args=args)
+
+
+def _upload(client: Client, name: str, data: bytes, follow: bool = True):
+    url = reverse("admin:clinic_ingestionrun_upload")
+    return client.post(url, {"file": SimpleUploadedFile(name, data, "application/json")}, follow=follow)
+
+
+def test_it_registers_every_clinic_model():
+    assert [model for model in CLINIC_MODELS if model not in admin.site._registry] == []
+
+
+def test_it_renders_every_changelist_search_and_detail_for_a_steward(steward_client, chart):
+    for model in CLINIC_MODELS:
+        response = steward_client.get(_url(model, "changelist"))
+        assert response.status_code == 200, model.__name__
+        assert steward_client.get(_url(model, "changelist"), {"q": "a"}).status_code == 200, model.__name__
+        row = model.objects.first()
+        if row is not None:
+            assert steward_client.get(_url(model, "change", row.pk)).status_code == 200, model.__name__
+
+
+def test_it_shows_a_run_with_counts_by_type_and_duration(steward_client, chart):
+    listing = steward_client.get(_url(m.IngestionRun, "changelist")).content.decode()
+    assert "Upload FHIR file" in listing and f"{chart.units} / {chart.units_failed}" in listing
+
+    detail = steward_client.get(_url(m.IngestionRun, "change", chart.pk)).content.decode()
+    assert "<td>Observation</td>" in detail and f"<td>{chart.counts['Observation']}</td>" in detail
+    assert " s<" in detail  # the duration, in seconds
+
+
+def test_it_imports_an_uploaded_bundle_and_redirects_to_its_run(steward_client, steward):
+    response = _upload(steward_client, "ada.json", dumps(bundle()))
+
+    run = m.IngestionRun.objects.get()
+    assert (run.source, run.user, run.units, run.units_failed) == ("admin", steward, 1, 0)
+    assert response.redirect_chain[-1][0] == _url(m.IngestionRun, "change", run.pk)
+    assert "Imported ada.json" in response.content.decode()
+    assert m.Patient.objects.filter(family_name="Lovelace").count() == 1
+    assert m.Observation.objects.count() == 3
+
+
+def test_it_rejects_a_bad_upload_naming_the_entry_and_stores_nothing(steward_client):
+    doc = bundle()
+    obs = [e for e in doc["entry"] if e["resource"]["resourceType"] == "Observation"][1]
+    obs["resource"]["effectiveDateTime"] = "2020-13-45T99:99:99"
+    index = doc["entry"].index(obs)
+
+    page = _upload(steward_client, "broken.json", dumps(doc)).content.decode()
+
+    assert "Rejected broken.json: nothing from it was stored" in page
+    assert f"broken.json, entry {index}, Observation" in page and "effectiveDateTime" in page
+    assert f"<td>{index}</td>" in page  # the run's error table
+    assert m.IngestionRun.objects.get().units_failed == 1
+    assert m.Patient.objects.count() == 0 and m.Observation.objects.count() == 0
+
+
+def test_it_refuses_an_upload_that_is_not_fhir_json(steward_client):
+    response = _upload(steward_client, "scan.pdf", b"%PDF-1.4", follow=False)
+
+    assert response.status_code == 200 and "expected a .json, .ndjson or .jsonl file" in response.content.decode()
+    assert not m.IngestionRun.objects.exists()
+
+
+def test_it_turns_away_a_clinician_from_the_admin(logged_in):
+    response = _upload(logged_in, "ada.json", dumps(bundle()), follow=False)
+
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert not m.IngestionRun.objects.exists()
+
+
+def test_it_keeps_audit_events_read_only(steward_client, clinician):
+    event = m.AuditEvent.objects.create(user=clinician, via="web", action="view.timeline", target="Patient/1")
+
+    assert steward_client.get(_url(m.AuditEvent, "changelist"), {"via": "web"}).status_code == 200
+    assert steward_client.get(_url(m.AuditEvent, "add")).status_code == 403
+    assert steward_client.post(_url(m.AuditEvent, "change", event.pk), {"action": "nothing"}).status_code == 403
+    assert steward_client.post(_url(m.AuditEvent, "delete", event.pk), {"post": "yes"}).status_code == 403
+    event.refresh_from_db()
+    assert event.action == "view.timeline"
+
+
+def test_it_revokes_tokens_and_audits_it(steward_client, steward, clinician):
+    api_token_create(user=clinician, name="lab system")
+    token = m.ApiToken.objects.get()
+
+    listing = steward_client.get(_url(m.ApiToken, "changelist")).content.decode()
+    assert token.prefix in listing
+    data = {"action": "revoke", admin.helpers.ACTION_CHECKBOX_NAME: [token.pk]}
+    steward_client.post(_url(m.ApiToken, "changelist"), data)
+
+    token.refresh_from_db()
+    assert token.revoked
+    audit = m.AuditEvent.objects.get(action="token.revoke")
+    assert (audit.user, audit.via) == (steward, "admin") and token.prefix in audit.target

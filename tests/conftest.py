@@ -1,0 +1,76 @@
+"""Shared fixtures: named users, an API client with a real bearer token, the shared data folder, a real worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Test jobs travel in Redis keys of their own: a `make run` worker on the same data must not take them."""
+    from carebase.celery import app
+
+    app.conf.broker_transport_options = {"global_keyprefix": f"carebase-test-{os.getpid()}:"}
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data beside the checkout; tests that need it are skipped (and say so) when it is absent."""
+    if not SHARED_DATA.exists():
+        pytest.skip(f"needs the shared data folder {SHARED_DATA} (absent on this machine)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def clinician(db):
+    return get_user_model().objects.create_user("dr_grey", password="pw-clinician-1", first_name="Meredith", last_name="Grey")
+
+
+@pytest.fixture
+def steward(db):
+    return get_user_model().objects.create_user("steward", password="pw-steward-1", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def stranger(db):
+    return get_user_model().objects.create_user("stranger", password="pw-stranger-1", is_active=False)
+
+
+@pytest.fixture
+def api_token(clinician) -> str:
+    from clinic.services import api_token_create
+
+    return api_token_create(user=clinician, name="tests")
+
+
+@pytest.fixture
+def api_client(api_token) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {api_token}")
+
+
+@pytest.fixture
+def logged_in(clinician) -> Client:
+    client = Client()
+    client.force_login(clinician)
+    return client
+
+
+@pytest.fixture
+def celery_worker_real(transactional_db) -> Iterator[object]:
+    """A real Celery worker (threads, in this process) consuming the real Redis broker, all queues."""
+    from celery.contrib.testing.worker import start_worker
+
+    from carebase.celery import app
+
+    app.conf.task_always_eager = False
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, queues=["default", "embed", "llm"], shutdown_timeout=30
+    ) as worker:
+        yield worker

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from search.chunking import MAX_WORDS, chunk_text
+from search.negation import term_context, text_context
+
+
+def test_it_keeps_headings_with_their_text():
+    text = "HPI: 54 yo with chest pain.\nAssessment: likely angina.\nPlan: stress test."
+    chunks = chunk_text(text)
+    assert [c.section for c in chunks] == ["HPI", "Assessment", "Plan"]
+    assert chunks[1].text == "Assessment: likely angina."
+
+
+def test_it_splits_long_sections_on_sentences_under_the_model_window():
+    text = "Summary: " + " ".join(f"Sentence number {i} is here." for i in range(200))
+    chunks = chunk_text(text)
+    assert len(chunks) > 1
+    assert all(len(c.text.split()) <= MAX_WORDS + 1 for c in chunks)
+    assert all(c.section == "Summary" for c in chunks)
+
+
+def test_it_tags_negation_uncertainty_and_family():
+    assert term_context("Patient denies chest pain.", ["chest", "pain"]).negated
+    assert not term_context("Chest pain since morning, no fever.", ["chest", "pain"]).negated
+    assert term_context("Rule out pneumonia.", ["pneumonia"]).uncertain
+    assert term_context("Mother had breast cancer.", ["breast", "cancer"]).other_subject
+    assert not term_context("No fever but reports cough.", ["cough"]).negated
+    assert term_context("Heart sounds normal.", ["pneumonia"]) is None
+    assert text_context("Denies chest pain.").negated

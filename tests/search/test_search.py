@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clinic.hooks import records_changed
+from search import embedding, services
+from search.models import Chunk, ChunkEmbedding, IndexState, KnowledgeDocument
+from search.selectors import _Filters, search_chunks, vector_ranks
+from tests.search.factories import index_all, note, patient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def charts(settings):
+    settings.JOBS_EAGER = True
+    ada, bob = patient("Ada Lovelace"), patient("Bob Marley")
+    notes = {
+        "pain": note(ada, "HPI: Patient reports crushing chest pain radiating to the left arm.", title="ED note"),
+        "denied": note(bob, "HPI: Patient denies chest pain. Ankle sprain after a fall.", title="Ortho note"),
+        "htn": note(ada, "Assessment: Hypertension, poorly controlled. Plan: start lisinopril.", title="Clinic"),
+        "family": note(bob, "Family history: Mother had breast cancer at 50.", title="Intake"),
+        "ro": note(ada, "Impression: Rule out pneumonia; chest x-ray ordered.", title="Urgent care"),
+        "late": note(ada, "Plan: follow up on diabetes and HbA1c.", date=dt.datetime(2025, 6, 1, tzinfo=dt.UTC)),
+    }
+    index_all()
+    return ada, bob, notes
+
+
+def ids(hits):
+    return [h.source_id for h in hits]
+
+
+def test_it_finds_the_note_that_says_it_and_not_the_one_that_denies_it(charts):
+    _, _, notes = charts
+    hits = search_chunks(query="chest pain", mode="keyword", exclude_negated=True)
+    assert str(notes["pain"].pk) in ids(hits)
+    assert str(notes["denied"].pk) not in ids(hits)
+    tagged = {h.source_id: h for h in search_chunks(query="chest pain", mode="keyword")}
+    assert tagged[str(notes["denied"].pk)].negated and not tagged[str(notes["pain"].pk)].negated
+
+
+def test_it_expands_clinical_abbreviations(charts):
+    _, _, notes = charts
+    assert ids(search_chunks(query="HTN", mode="keyword"))[:1] == [str(notes["htn"].pk)]
+    assert ids(search_chunks(query="heart attack", mode="keyword")) == []
+
+
+def test_it_tags_family_history_and_uncertainty(charts):
+    _, _, notes = charts
+    assert ids(search_chunks(query="breast cancer", mode="keyword", exclude_other_subject=True)) == []
+    hit = search_chunks(query="pneumonia", mode="keyword")[0]
+    assert hit.source_id == str(notes["ro"].pk) and hit.uncertain
+
+
+def test_it_filters_by_patient_date_and_kind(charts):
+    ada, bob, notes = charts
+    assert {h.patient_id for h in search_chunks(query="chest pain", patient_id=bob.pk)} == {bob.pk}
+    late = search_chunks(query="diabetes", date_from=dt.date(2025, 1, 1), mode="keyword")
+    assert ids(late) == [str(notes["late"].pk)]
+    assert search_chunks(query="diabetes", date_to=dt.date(2024, 12, 31), mode="keyword") == []
+    assert search_chunks(query="chest pain", kinds=["report"]) == []
+
+
+def test_it_ranks_semantically_in_vector_mode(charts):
+    _, _, notes = charts
+    assert ids(search_chunks(query="high blood pressure medication", mode="vector", limit=1)) == [str(notes["htn"].pk)]
+
+
+def test_within_patient_vector_search_equals_brute_force(charts):
+    ada, _, _ = charts
+    name, path = services.indexing_model()
+    rows = list(ChunkEmbedding.objects.filter(chunk__patient=ada, model=name).values_list("chunk_id", "embedding"))
+    matrix = np.array([r[1] for r in rows])
+    filters = _Filters(("note", "report"), ada.pk, None, None, None)
+    for query in ("chest pain", "blood pressure", "lung infection", "sugar control", "arm"):
+        q = embedding.encode([query], path=path)[0]
+        expected = [rows[i][0] for i in np.argsort(-(matrix @ q), kind="stable")]
+        got = [chunk_id for chunk_id, _, _ in vector_ranks(query, filters, 100)]
+        assert got == expected
+
+
+def test_it_indexes_records_when_clinic_says_they_changed(settings, django_capture_on_commit_callbacks):
+    settings.JOBS_EAGER = True
+    chart = patient()
+    with django_capture_on_commit_callbacks(execute=True):
+        written = note(chart, "Assessment: Atrial fibrillation with rapid ventricular response.")
+        records_changed("clinic.ClinicalNote", [written.pk])
+    assert Chunk.objects.filter(source_type="note", source_id=str(written.pk)).exists()
+    assert ids(search_chunks(query="afib", mode="keyword")) == [str(written.pk)]
+    assert ChunkEmbedding.objects.filter(chunk__source_id=str(written.pk)).count() == 1
+
+
+def test_it_reembeds_after_a_model_change_while_the_old_model_serves(charts, tmp_path: Path):
+    state = IndexState.current()
+    old = state.active_model
+    assert old == embedding.DEFAULT_MODEL_NAME
+    copy = tmp_path / "minilm-copy"
+    shutil.copytree(embedding.model_path(old), copy)
+    services.model_change(path=str(copy))
+    assert IndexState.current().active_model == old  # still serving
+    services.chunks_embed(chunk_ids=list(Chunk.objects.values_list("pk", flat=True)[:2]))
+    assert IndexState.current().active_model == old
+    assert search_chunks(query="chest pain", mode="vector")
+    services.chunks_embed(chunk_ids=services.pending_chunk_ids(model=str(copy.resolve())))
+    state = IndexState.current()
+    assert state.active_model == str(copy.resolve()) and not state.target_model
+    assert set(ChunkEmbedding.objects.values_list("model", flat=True)) == {str(copy.resolve())}
+
+
+def test_it_imports_knowledge_documents_all_or_nothing(settings, tmp_path: Path):
+    settings.JOBS_EAGER = True
+    good = tmp_path / "kb.jsonl"
+    good.write_text(
+        '{"id": "kb-1", "title": "Asthma", "text": "Summary: Asthma narrows the airways. Treatment: inhalers."}\n'
+        '{"id": "kb-2", "title": "Gout", "text": "Summary: Gout is uric acid crystals in a joint."}\n'
+    )
+    assert services.knowledge_import(path=good) == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "kb-3", "text": "fine"}\n{"id": "kb-4"}\nnot json\n')
+    with pytest.raises(services.InvalidInput, match="line 2"):
+        services.knowledge_import(path=bad)
+    assert set(KnowledgeDocument.objects.values_list("doc_id", flat=True)) == {"kb-1", "kb-2"}
+    index_all()
+    hits = search_chunks(query="wheezing and inhalers", corpus="knowledge")
+    assert ids(hits)[0] == "kb-1" and len(set(ids(hits))) == len(hits)
