@@ -34,6 +34,14 @@ class AskIn(Schema):
     question: str = Field(..., min_length=1, max_length=2000, description="a question about this patient's chart")
 
 
+class ToolCallOut(Schema):
+    name: str
+    input: str = ""
+    facts: int = 0
+    sources: list[str] = Field(default_factory=list, description="kind:id of the rows the tool read")
+    error: str | None = None
+
+
 class AskOut(Schema):
     id: int
     status: str
@@ -41,9 +49,11 @@ class AskOut(Schema):
     answer: str
     sentences: list[SentenceOut]
     tools: list[str]
+    tool_calls: list[ToolCallOut] = Field(default_factory=list, description="tools the model chose to call")
     backend: str
     asked_at: str
     poll_url: str | None = None
+    partial_text: str = Field("", description="while pending: the model's text so far, unchecked and uncited")
 
 
 class DraftIn(Schema):
@@ -73,6 +83,7 @@ class DraftOut(Schema):
     note_id: int | None
     error: str
     sections: list[SectionOut]
+    partial_text: str = Field("", description="while running: the section being written, unchecked and uncited")
     text: str
     url: str
 

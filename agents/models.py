@@ -28,6 +28,7 @@ class AssistantExchange(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
     backend = models.CharField(max_length=40, blank=True)
     answer = models.JSONField(default=dict, blank=True)  # {"answer", "sentences": [{text, citations}]}
+    partial_text = models.TextField(blank=True, help_text="the model's text so far, unchecked; cleared when done")
 
     class Meta:
         ordering = ["asked_at", "id"]
@@ -41,7 +42,7 @@ class AssistantExchange(models.Model):
         body = {"answer": "", "sentences": [], "tools": [], "backend": self.backend, **self.answer}
         body |= {"id": self.pk, "status": self.status, "question": self.question, "asked_at": self.asked_at.isoformat()}
         if self.status in (self.Status.PENDING, self.Status.RUNNING):
-            body["poll_url"] = f"/api/v1/asks/{self.pk}"
+            body |= {"poll_url": f"/api/v1/asks/{self.pk}", "partial_text": self.partial_text}
         return body
 
 
@@ -72,6 +73,7 @@ class Draft(models.Model):
     model_name = models.CharField(max_length=300, blank=True)
     sections = models.JSONField(default=list, blank=True)  # [{title, sentences: [{text, citations, support}]}]
     generated = models.JSONField(default=list, blank=True)  # sections as generated, to record edits at signing
+    partial_text = models.TextField(blank=True, help_text="the section being written, unchecked; cleared when done")
     error = models.TextField(blank=True)
     signed_at = models.DateTimeField(null=True, blank=True)
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -83,9 +83,16 @@ def exchange_answer(*, exchange_id: int) -> None:
     if not claimed.update(status=AssistantExchange.Status.RUNNING):
         return
     exchange = AssistantExchange.objects.select_related("patient").get(pk=exchange_id)
+    running = AssistantExchange.objects.filter(pk=exchange_id, status=AssistantExchange.Status.RUNNING)
+
+    def partial(text: str) -> None:  # what the model has written so far; the panel shows it as unchecked
+        running.update(partial_text=text[:20000])
+
     try:
-        answer = llm.answer(patient=exchange.patient, question=exchange.question)
-        AssistantExchange.objects.filter(pk=exchange_id).update(status=AssistantExchange.Status.READY, answer=answer)
+        answer = llm.answer(patient=exchange.patient, question=exchange.question, on_text=partial)
+        AssistantExchange.objects.filter(pk=exchange_id).update(
+            status=AssistantExchange.Status.READY, answer=answer, partial_text=""
+        )
     except Exception as e:
         logger.exception("question %s failed", exchange_id)
         failed = {
@@ -93,7 +100,9 @@ def exchange_answer(*, exchange_id: int) -> None:
             "sentences": [],
             "error": f"{type(e).__name__}: {e}"[:500],
         }
-        AssistantExchange.objects.filter(pk=exchange_id).update(status=AssistantExchange.Status.FAILED, answer=failed)
+        AssistantExchange.objects.filter(pk=exchange_id).update(
+            status=AssistantExchange.Status.FAILED, answer=failed, partial_text=""
+        )
 
 
 @transaction.atomic
@@ -152,19 +161,25 @@ def draft_generate(*, draft_id: int) -> None:
         return
     draft = Draft.objects.select_related("patient", "encounter").get(pk=draft_id)
 
-    def partial(sections: list[dict[str, Any]]) -> None:
-        Draft.objects.filter(pk=draft_id, status=Draft.Status.RUNNING).update(sections=sections, updated_at=timezone.now())
+    running = Draft.objects.filter(pk=draft_id, status=Draft.Status.RUNNING)
+
+    def written(sections: list[dict[str, Any]]) -> None:
+        running.update(sections=sections, partial_text="", updated_at=timezone.now())
+
+    def partial(text: str) -> None:  # the section being written, shown as unchecked until it is grounded
+        running.update(partial_text=text[:20000], updated_at=timezone.now())
 
     try:
         encounter = draft.encounter or drafting.encounter_for(
             patient=draft.patient, encounter_id=None, date_from=draft.period_start, date_to=draft.period_end
         )
-        sections = llm.draft(kind=draft.kind, patient=draft.patient, encounter=encounter, on_section=partial)
+        sections = llm.draft(kind=draft.kind, patient=draft.patient, encounter=encounter, on_section=written, on_text=partial)
         sections = grounding.ground_sections(sections)
         Draft.objects.filter(pk=draft_id).update(
             status=Draft.Status.READY,
             sections=sections,
             generated=sections,
+            partial_text="",
             encounter=encounter,
             backend=llm.backend_name(),
             model_name=llm.model_name(),
@@ -172,7 +187,9 @@ def draft_generate(*, draft_id: int) -> None:
         )
     except Exception as e:
         logger.exception("draft %s failed", draft_id)
-        Draft.objects.filter(pk=draft_id).update(status=Draft.Status.FAILED, error=f"{type(e).__name__}: {e}"[:2000])
+        Draft.objects.filter(pk=draft_id).update(
+            status=Draft.Status.FAILED, error=f"{type(e).__name__}: {e}"[:2000], partial_text=""
+        )
 
 
 def _clean_sections(sections: Any) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -242,49 +243,49 @@ def _search(*, query: str, corpus: str, patient_id: int | None, limit: int) -> l
     return facts
 
 
+Result = tuple[str, list[Fact]]
+
+
+def result(facts: list[Fact]) -> Result:
+    return render(facts), facts
+
+
+def render(facts: list[Fact]) -> str:
+    """Facts as tool output text, each line with the `kind:id` of its source rows."""
+    lines = [f.text + " [cite: " + ", ".join(f"{c['source_type']}:{c['source_id']}" for c in f.citations) + "]" for f in facts]
+    return "\n".join(lines) or "No matching records."
+
+
 def langchain_tools(*, patient: m.Patient) -> list[Any]:
-    """The same tools for LangChain's agent loop, bound to one patient; results carry their citations."""
+    """The same tools for LangChain's agent loop, bound to one patient.
+
+    Each returns (text, facts): the model reads the text, the loop keeps the facts (LangChain's artifact) so
+    the answer cites the rows the tool read, not whatever ids the model repeats.
+    """
     from langchain_core.tools import StructuredTool
 
-    def render(facts: list[Fact]) -> str:
-        lines = [
-            f.text + " [cite: " + ", ".join(f"{c['source_type']}:{c['source_id']}" for c in f.citations) + "]" for f in facts
-        ]
-        return "\n".join(lines) or "No matching records."
+    def tool(func: Callable[..., Result], name: str, description: str) -> Any:
+        return StructuredTool.from_function(func, name=name, description=description, response_format="content_and_artifact")
 
-    def labs(name: str) -> str:
+    def labs(name: str) -> Result:
         names = observation_names(patient=patient)
         hits = [(d, c) for d, c in names.items() if name.lower() in d.lower()]
-        return render([f for d, c in hits[:3] for f in lab_trend(patient=patient, code=c, display=d)])
+        return result([f for d, c in hits[:3] for f in lab_trend(patient=patient, code=c, display=d)])
+
+    def search_chart(query: str) -> Result:
+        return result(chart_search(patient=patient, query=query))
+
+    def search_knowledge(query: str) -> Result:
+        return result(knowledge_search(query=query))
 
     return [
-        StructuredTool.from_function(
-            lambda: render(problem_list(patient=patient)), name="problem_list", description="Active problems."
-        ),
-        StructuredTool.from_function(
-            lambda: render(medication_list(patient=patient)), name="active_medications", description="Active medications."
-        ),
-        StructuredTool.from_function(
-            lambda: render(allergy_list(patient=patient)), name="allergies", description="Recorded allergies."
-        ),
-        StructuredTool.from_function(labs, name="lab_trend", description="Recent values of a lab test, by name."),
-        StructuredTool.from_function(
-            lambda: render(encounters(patient=patient)), name="encounters", description="Recent encounters."
-        ),
-        StructuredTool.from_function(
-            lambda: render(imaging_studies(patient=patient)), name="imaging", description="Imaging studies."
-        ),
-        StructuredTool.from_function(
-            lambda: render(genomic_variants(patient=patient)), name="variants", description="Genomic variants."
-        ),
-        StructuredTool.from_function(
-            lambda query: render(chart_search(patient=patient, query=query)),
-            name="search_chart",
-            description="Search notes and reports.",
-        ),
-        StructuredTool.from_function(
-            lambda query: render(knowledge_search(query=query)),
-            name="search_knowledge",
-            description="Search the knowledge corpus.",
-        ),
+        tool(lambda: result(problem_list(patient=patient)), "problem_list", "Active problems."),
+        tool(lambda: result(medication_list(patient=patient)), "active_medications", "Active medications."),
+        tool(lambda: result(allergy_list(patient=patient)), "allergies", "Recorded allergies."),
+        tool(labs, "lab_trend", "Recent values of a lab test, by name."),
+        tool(lambda: result(encounters(patient=patient)), "encounters", "Recent encounters."),
+        tool(lambda: result(imaging_studies(patient=patient)), "imaging", "Imaging studies."),
+        tool(lambda: result(genomic_variants(patient=patient)), "variants", "Genomic variants."),
+        tool(search_chart, "search_chart", "Search notes and reports."),
+        tool(search_knowledge, "search_knowledge", "Search the knowledge corpus."),
     ]

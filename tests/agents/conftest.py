@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import HTTPServer
+
 import pytest
 
 from clinic import models as m
 from clinic.services import fhir_import_bytes
+from tests.agents.fake_openai import FakeOpenAI
 from tests.clinic.fhir_factory import bundle, dumps
 
 
@@ -24,3 +28,21 @@ def empty_chart(db) -> m.Patient:
 def eager_jobs(settings):
     """Jobs run in this process when the transaction commits: no broker shared with other checkouts."""
     settings.JOBS_EAGER = True
+
+
+@pytest.fixture
+def openai_server():
+    """The URL of a fake OpenAI-compatible server (tests.agents.fake_openai), its script empty."""
+    FakeOpenAI.reset()
+    server = HTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    if FakeOpenAI.hold is not None:
+        FakeOpenAI.hold.set()
+    server.shutdown()
+
+
+@pytest.fixture
+def openai_backend(settings, openai_server):
+    settings.LLM_BACKEND, settings.LLM_BASE_URL, settings.LLM_MODEL = "openai", openai_server, "served-model"
+    return FakeOpenAI

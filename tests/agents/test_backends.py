@@ -3,19 +3,17 @@ noise) and an OpenAI-compatible server started by the test."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
 
 from agents import llm, services
 from agents.models import AssistantExchange, Draft
+from tests.agents.fake_openai import FakeOpenAI
 
 
 @pytest.fixture
 def tiny_model_dir(tmp_path_factory):
     """A 1-layer GPT-2 with a word-level tokenizer trained here: no downloads."""
+    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -28,6 +26,7 @@ def tiny_model_dir(tmp_path_factory):
     fast.save_pretrained(path)
     config = GPT2Config(vocab_size=fast.vocab_size, n_positions=2048, n_embd=16, n_layer=1, n_head=2)
     config.bos_token_id = config.eos_token_id = fast.eos_token_id
+    torch.manual_seed(5)  # noise, but the same noise every run
     GPT2LMHeadModel(config).save_pretrained(path)
     llm.load_local_model.cache_clear()
     return path
@@ -55,30 +54,14 @@ def test_it_answers_and_drafts_with_a_local_transformers_model(
     assert draft.status == "ready" and draft.backend == "transformers" and draft.model_name == str(tiny_model_dir)
 
 
-class FakeOpenAI(BaseHTTPRequestHandler):
-    requests: list[dict] = []
+def test_it_streams_a_local_model_through_a_text_iterator_streamer(tiny_model_dir):
+    from langchain_core.messages import HumanMessage
 
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        FakeOpenAI.requests.append(body)
-        reply = {"choices": [{"message": {"role": "assistant", "content": "The latest HbA1c is 6.7 % [1]. I also like tea."}}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def openai_server():
-    server = HTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
+    chat = llm.TransformersChat(model_dir=str(tiny_model_dir), max_new_tokens=12)
+    prompt = [HumanMessage("Facts: [1] Hypertension is an active problem.")]
+    pieces = [str(chunk.content) for chunk in chat.stream(prompt)]
+    assert len(pieces) > 1  # word by word, from the generation thread
+    assert "".join(pieces) == chat.invoke(prompt).content
 
 
 def test_it_answers_through_an_openai_compatible_server_keeping_only_cited_sentences(

@@ -49,3 +49,14 @@ def test_it_drafts_edits_and_signs_from_the_panel(logged_in, ada, clinician, eag
 @pytest.mark.parametrize("url", ["/assistant/drafts/999999/", "/assistant/patients/999999/"])
 def test_it_answers_404_for_unknown_rows(logged_in, db, url):
     assert logged_in.get(url).status_code == 404
+
+
+def test_it_lists_the_tools_the_model_called_under_the_answer(logged_in, clinician, ada):
+    from agents.models import AssistantExchange
+
+    called = {"name": "lab_trend", "input": "a1c", "facts": 1, "sources": ["observation:1"]}
+    exchange = AssistantExchange.objects.create(
+        patient=ada, user=clinician, question="HbA1c?", answer={"answer": "", "sentences": [], "tool_calls": [called]}
+    )
+    page = logged_in.get(f"/assistant/asks/{exchange.pk}/", **HTMX)
+    assert "Looked up: lab_trend “a1c” (1 fact)" in page.content.decode()
