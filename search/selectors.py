@@ -163,19 +163,25 @@ def keyword_text(query: str) -> str:
 # Okapi BM25 over the chunks' tsvectors (PostgreSQL's ts_rank has no inverse document frequency, so common words
 # like "treatment" outweigh the rare ones that carry a question). Title words (weight A) count three times.
 _BM25_SQL = """
-WITH terms AS (
+WITH terms AS MATERIALIZED (
     SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
-), stats AS (
+), stats AS MATERIALIZED (
     SELECT count(*) AS n, greatest(avg(length(search_vector)), 1) AS avglen
     FROM search_chunk WHERE source_type = ANY(%(types)s)
-), df AS (
+), df AS MATERIALIZED (
     SELECT t.lexeme, (
         SELECT count(*) FROM search_chunk s
         WHERE s.search_vector @@ quote_literal(t.lexeme)::tsquery AND s.source_type = ANY(%(types)s)
     ) AS df FROM terms t
-), cand AS (
+), cand AS MATERIALIZED (
+    -- candidates contain a term that is not everywhere (one in 10 chunks or rarer, where the query has one):
+    -- common words add little to BM25 and would make nearly every chunk a candidate
     SELECT c.id, c.source_id, c.search_vector FROM search_chunk c
-    WHERE c.search_vector @@ (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery FROM terms) AND {where}
+    WHERE c.search_vector @@ (
+        SELECT string_agg(quote_literal(df.lexeme), ' | ')::tsquery FROM df CROSS JOIN stats
+        WHERE df.df > 0 AND (df.df <= stats.n / 10 OR NOT EXISTS (
+            SELECT 1 FROM df rare WHERE rare.df > 0 AND rare.df <= stats.n / 10))
+    ) AND {where}
 )
 SELECT cand.id, sum(
     ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
