@@ -55,6 +55,27 @@ def _seed_demo(call_command: object) -> None:
         call_command("import_fhir", out, no_progress=True)  # type: ignore[operator]
         for vcf in sorted(Path(out, "genomics").glob("*.vcf")):
             call_command("import_vcf", str(vcf), patient=vcf.stem)  # type: ignore[operator]
+    _seed_demo_images(call_command)
+
+
+def _seed_demo_images(call_command: object) -> None:
+    """Real DICOM series for the first demo patient, so the viewer has pixels to show (the shared MR series where
+    they are beside the checkout, and the CT and MR test files inside the pydicom wheel)."""
+    from django.core.management.base import CommandError
+    from pydicom.data import get_testdata_file
+
+    from clinic.models import Patient
+
+    patient = Patient.objects.order_by("fhir_id").first()
+    shared = BASE_DIR.parent / "shared/data/dicom/dcm_qa_nih/20180918Si"
+    paths = [str(p) for p in sorted(shared.glob("mr_*/*.dcm"))] if shared.is_dir() else []
+    paths += [str(get_testdata_file(name)) for name in ("CT_small.dcm", "MR_small.dcm")]
+    if patient is None:
+        return
+    try:
+        call_command("import_dicom", *paths, patient=patient.fhir_id)  # type: ignore[operator]
+    except CommandError as error:  # a demo without images is still a demo
+        print(f"demo images not imported: {error}", flush=True)
 
 
 def _ensure_users() -> None:
