@@ -14,6 +14,9 @@ from clinic.genomics import clinvar_import
 
 class Command(BaseCommand):
     help = "Load a ClinVar VCF (plain gzip or bgzip) as the reference table; re-loading refreshes it."
+    # bulk loads skip the system checks: they import every URL module (the REST API, LangChain), seconds
+    # of start-up a script running many imports pays each time; `manage.py check` and the server still run them
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")

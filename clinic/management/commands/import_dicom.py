@@ -15,6 +15,9 @@ from clinic.imaging import dicom_import
 
 class Command(BaseCommand):
     help = "Import DICOM files (content-addressed under MEDIA_ROOT); bad files are named and skipped."
+    # bulk loads skip the system checks: they import every URL module (the REST API, LangChain), seconds
+    # of start-up a script running many imports pays each time; `manage.py check` and the server still run them
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", help="files, directories or DICOMDIR files")

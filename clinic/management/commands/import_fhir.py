@@ -16,6 +16,9 @@ from clinic.services import fhir_import_files
 
 class Command(BaseCommand):
     help = "Import FHIR R4 Bundles (transaction, batch, collection, searchset), resources and NDJSON."
+    # bulk loads skip the system checks: they import every URL module (the REST API, LangChain), seconds
+    # of start-up a script running many imports pays each time; `manage.py check` and the server still run them
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", help="files or directories")

@@ -11,6 +11,9 @@ from search.services import knowledge_import
 
 class Command(BaseCommand):
     help = "Import reference documents (JSONL: id, title, text, source?, url?) and queue them for indexing."
+    # bulk loads skip the system checks: they import every URL module (the REST API, LangChain), seconds
+    # of start-up a script running many imports pays each time; `manage.py check` and the server still run them
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
