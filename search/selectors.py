@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -160,53 +161,38 @@ def keyword_text(query: str) -> str:
     return " ".join(query_terms(query) + [w for p in expansions(query) for w in query_terms(p)])
 
 
-# Okapi BM25 over the chunks' tsvectors (PostgreSQL's ts_rank has no inverse document frequency, so common words
-# like "treatment" outweigh the rare ones that carry a question). Title words (weight A) count three times.
-_BM25_SQL = """
-WITH terms AS MATERIALIZED (
-    SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS lexeme
-), stats AS MATERIALIZED (
-    SELECT count(*) AS n, greatest(avg(length(search_vector)), 1) AS avglen
-    FROM search_chunk WHERE source_type = ANY(%(types)s)
-), df AS MATERIALIZED (
-    SELECT t.lexeme, (
-        SELECT count(*) FROM search_chunk s
-        WHERE s.search_vector @@ quote_literal(t.lexeme)::tsquery AND s.source_type = ANY(%(types)s)
-    ) AS df FROM terms t
-), cand AS MATERIALIZED (
-    -- candidates contain a term that is not everywhere (one in 10 chunks or rarer, where the query has one):
-    -- common words add little to BM25 and would make nearly every chunk a candidate
-    SELECT c.id, c.source_id, c.search_vector FROM search_chunk c
-    WHERE c.search_vector @@ (
-        SELECT string_agg(quote_literal(df.lexeme), ' | ')::tsquery FROM df CROSS JOIN stats
-        WHERE df.df > 0 AND (df.df <= stats.n / 10 OR NOT EXISTS (
-            SELECT 1 FROM df rare WHERE rare.df > 0 AND rare.df <= stats.n / 10))
-    ) AND {where}
-)
-SELECT cand.id, sum(
-    ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
-    * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length(cand.search_vector) / stats.avglen))
-) AS score, cand.source_id
-FROM cand
-CROSS JOIN LATERAL (
-    SELECT u.lexeme, cardinality(u.positions) + 2 * cardinality(array_positions(u.weights, 'A')) AS tf
-    FROM unnest(cand.search_vector) u
-) v
-JOIN df ON df.lexeme = v.lexeme
-CROSS JOIN stats
-GROUP BY cand.id, cand.source_id
-ORDER BY score DESC, cand.id
-LIMIT %(limit)s
+# BM25-style ranking: each query lexeme's inverse document frequency (PostgreSQL's ts_rank has none, so common
+# words like "treatment" outweighed the rare ones that carry a question) times ts_rank of the chunk for that lexeme
+# alone (term frequency with saturation, title words weighted, computed in C). Candidates come from the GIN index
+# and hold a lexeme found in at most a tenth of the corpus where the query has one: common words add little and
+# would make nearly every chunk a candidate.
+_DF_SQL = """
+SELECT t.lexeme, (
+    SELECT count(*) FROM search_chunk s WHERE s.search_vector @@ quote_literal(t.lexeme)::tsquery AND s.source_type = ANY(%s)
+), (SELECT count(*) FROM search_chunk s WHERE s.source_type = ANY(%s))
+FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %s))) AS lexeme) t
 """
 
 
 def keyword_ranks(query: str, filters: _Filters, limit: int) -> list[tuple[int, float, str]]:
-    where, params = filters.sql()
-    named = {f"p{i}": v for i, v in enumerate(params)}
-    where = where.replace("%s", "{}").format(*[f"%({k})s" for k in named])
-    sql = _BM25_SQL.replace("{where}", where)
+    types = list(filters.source_types)
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"text": keyword_text(query), "types": list(filters.source_types), "limit": limit, **named})
+        cursor.execute(_DF_SQL, [types, types, keyword_text(query)])
+        stats = [(lexeme, df, n) for lexeme, df, n in cursor.fetchall() if df > 0]
+        if not stats:
+            return []
+        n = stats[0][2]
+        weights = {lexeme: math.log(1 + (n - df + 0.5) / (df + 0.5)) for lexeme, df, _ in stats}
+        rare = [lexeme for lexeme, df, _ in stats if df <= n / 10] or list(weights)
+        literal = lambda lexeme: "'" + lexeme.replace("'", "''") + "'"  # noqa: E731  a tsquery of one lexeme
+        score = " + ".join("%s * ts_rank(c.search_vector, %s::tsquery, 1)" for _ in weights)
+        score_params: list[Any] = [v for lexeme, w in weights.items() for v in (w, literal(lexeme))]
+        where, params = filters.sql()
+        cursor.execute(
+            f"SELECT c.id, {score} AS score, c.source_id FROM search_chunk c "
+            f"WHERE c.search_vector @@ %s::tsquery AND {where} ORDER BY score DESC, c.id LIMIT %s",
+            [*score_params, " | ".join(literal(lexeme) for lexeme in rare), *params, limit],
+        )
         return [(row[0], float(row[1]), row[2]) for row in cursor.fetchall()]
 
 
