@@ -226,7 +226,7 @@ def nearest_chunks(
         f"ORDER BY {distance} LIMIT %s"
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(100, int(limit))}")
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(200, int(limit))}")
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         cursor.execute(sql, [literal, model, *params, literal, limit])
         return [(row[0], float(row[1]), row[2]) for row in cursor.fetchall()]
