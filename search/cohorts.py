@@ -24,7 +24,7 @@ from clinic.errors import InvalidInput
 from clinic.models import Patient
 from search.models import Cohort
 from search.negation import term_context
-from search.selectors import SearchHit, _hits, query_terms, search_chunks
+from search.selectors import SearchHit, _hits, expanded_terms, search_chunks
 from search.synonyms import expansions
 
 LAB_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "="}
@@ -302,7 +302,7 @@ def _without_excluded(rows: list[tuple[Any, ...]], criteria: CohortCriteria) -> 
     """Drop passages where the query's terms are negated, uncertain or about someone else (as excluded)."""
     from search.models import Chunk
 
-    terms = query_terms(criteria.q) + [w for p in expansions(criteria.q) for w in query_terms(p)]
+    terms = expanded_terms(criteria.q)
     texts = dict(Chunk.objects.filter(pk__in=[row[0] for row in rows]).values_list("pk", "text"))
     kept = []
     for row in rows:
@@ -400,6 +400,11 @@ def cohort_csv(result: CohortResult) -> str:
     return out.getvalue()
 
 
+def _raise_if_invalid(problems: list[dict[str, str]]) -> None:
+    if problems:
+        raise InvalidInput("; ".join(f"{p['field']}: {p['message']}" for p in problems), problems)
+
+
 def cohort_query_audited(
     *,
     criteria: CohortCriteria,
@@ -409,9 +414,7 @@ def cohort_query_audited(
     action: str = "cohort.query",
 ) -> CohortResult:
     """Run a cohort query for a person or client and leave the audit row (query, criteria, patients returned)."""
-    problems = validate_criteria(criteria)
-    if problems:
-        raise InvalidInput("; ".join(f"{p['field']}: {p['message']}" for p in problems), problems)
+    _raise_if_invalid(validate_criteria(criteria))
     result = cohort_query(criteria, limit=limit)
     audit_record(
         request=request,
@@ -431,8 +434,7 @@ def cohort_save(
     problems = validate_criteria(criteria)
     if not name:
         problems.insert(0, {"field": "name", "message": "name the cohort"})
-    if problems:
-        raise InvalidInput("; ".join(f"{p['field']}: {p['message']}" for p in problems), problems)
+    _raise_if_invalid(problems)
     result = cohort_query(criteria, limit=None)
     with transaction.atomic():
         cohort, _ = Cohort.objects.update_or_create(

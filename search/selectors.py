@@ -156,9 +156,14 @@ def query_terms(query: str) -> list[str]:
     return [w for w in words if w not in _STOPWORDS]
 
 
+def expanded_terms(query: str) -> list[str]:
+    """The words of the query and of its clinical synonyms."""
+    return query_terms(query) + [w for p in expansions(query) for w in query_terms(p)]
+
+
 def keyword_text(query: str) -> str:
     """The words of the query and of its clinical synonyms, for PostgreSQL to stem."""
-    return " ".join(query_terms(query) + [w for p in expansions(query) for w in query_terms(p)])
+    return " ".join(expanded_terms(query))
 
 
 # BM25-style ranking: each query lexeme's inverse document frequency (PostgreSQL's ts_rank has none, so common
@@ -234,7 +239,7 @@ def nearest_chunks(
 
 def _hits(ranked: list[tuple[int, float]], query: str) -> list[SearchHit]:
     chunks = Chunk.objects.in_bulk([chunk_id for chunk_id, _ in ranked])
-    terms = query_terms(query) + [w for p in expansions(query) for w in query_terms(p)]
+    terms = expanded_terms(query)
     hits = []
     for chunk_id, score in ranked:
         chunk = chunks.get(chunk_id)
