@@ -45,3 +45,14 @@ def test_it_stops_the_server_when_the_last_user_exits_after_another_died(tmp_pat
     )
     run_django(tmp_path, code)  # the child joined the server, then died by SIGKILL while this process lived on
     assert not server_running(tmp_path)
+
+
+def test_its_shared_buffers_follow_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBEDDED_PG_SHARED_BUFFERS", "192MB")
+    code = (
+        "from django.db import connection; c = connection.cursor(); c.execute('SHOW shared_buffers'); "
+        "open(r'%s', 'w').write(c.fetchone()[0])" % (tmp_path / "shown")
+    )
+    run_django(tmp_path / "data", code)
+    assert (tmp_path / "shown").read_text() == "192MB"
+    assert not server_running(tmp_path / "data")
