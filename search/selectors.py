@@ -102,22 +102,30 @@ def search_chunks(
     depth = max(limit * (4 if excluding else 1), 50 if mode == "hybrid" else limit)
     per_source = corpus == "knowledge"
     ranked = _ranked(query, filters, mode, depth, per_source)
-    hits = _hits(ranked, query)
-    if excluding:
-        hits = [
+    if not excluding:
+        return _hits(ranked[:limit], query)
+    kept: list[SearchHit] = []
+    for start in range(0, len(ranked), limit):  # context tagging is the costly part: only as far as needed
+        kept += [
             h
-            for h in hits
+            for h in _hits(ranked[start : start + limit], query)
             if not (exclude_negated and h.negated)
             and not (exclude_uncertain and h.uncertain)
             and not (exclude_other_subject and h.other_subject)
         ]
-    return hits[:limit]
+        if len(kept) >= limit:
+            break
+    return kept[:limit]
 
 
 def _ranked(query: str, filters: _Filters, mode: str, depth: int, per_source: bool) -> list[tuple[int, float]]:
     fetch = depth * 3 if per_source else depth
-    keyword = _dedupe(keyword_ranks(query, filters, fetch), per_source) if mode != "vector" else []
-    vector = _dedupe(vector_ranks(query, filters, fetch), per_source) if mode != "keyword" else []
+    plan = keyword_plan(query, filters) if mode != "vector" else None
+    pool = plan is not None and plan.too_broad
+    nearest = vector_ranks(query, filters, max(fetch, VECTOR_POOL) if pool else fetch) if mode != "keyword" or pool else []
+    within = [chunk_id for chunk_id, _, _ in nearest] if pool and nearest else None
+    keyword = _dedupe(keyword_ranks(query, filters, fetch, plan=plan, within=within), per_source) if plan else []
+    vector = _dedupe(nearest[:fetch], per_source) if mode != "keyword" else []
     if mode != "hybrid":
         return [(chunk_id, score) for _, chunk_id, score in (keyword or vector)[:depth]]
     return reciprocal_rank_fusion([keyword[:depth], vector[:depth]])[:depth]
@@ -170,33 +178,136 @@ def keyword_text(query: str) -> str:
 # words like "treatment" outweighed the rare ones that carry a question) times ts_rank of the chunk for that lexeme
 # alone (term frequency with saturation, title words weighted, computed in C). Candidates come from the GIN index
 # and hold a lexeme found in at most a tenth of the corpus where the query has one: common words add little and
-# would make nearly every chunk a candidate.
+# would make nearly every chunk a candidate. Across the whole population the candidates are capped: the rarest
+# lexemes are kept while their chunks number at most KEYWORD_CANDIDATES; where even the rarest has more (every word
+# of the query is common), the keyword ranking is of the VECTOR_POOL nearest chunks that hold a query word.
+KEYWORD_CANDIDATES = 5_000
+VECTOR_POOL = 200
+LARGE_INDEX = 10_000  # from this many chunks, common lexemes' frequencies come from the planner's statistics
+
 _DF_SQL = """
 SELECT t.lexeme, (
     SELECT count(*) FROM search_chunk s WHERE s.search_vector @@ quote_literal(t.lexeme)::tsquery AND s.source_type = ANY(%s)
 ), (SELECT count(*) FROM search_chunk s WHERE s.source_type = ANY(%s))
 FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %s))) AS lexeme) t
 """
+_LEXEMES_SQL = """
+SELECT c.reltuples::bigint, c.relpages, ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %s))))
+FROM pg_class c WHERE c.oid = 'search_chunk'::regclass
+"""
+_STATS_SQL = """
+SELECT v.most_common_elems::text::text[], v.most_common_elem_freqs, v.null_frac,
+    t.most_common_vals::text::text[], t.most_common_freqs
+FROM pg_stats v, pg_stats t
+WHERE v.tablename = 'search_chunk' AND v.attname = 'search_vector' AND t.tablename = 'search_chunk'
+    AND t.attname = 'source_type' AND v.schemaname = current_schema() AND t.schemaname = current_schema()
+"""
+_CAPPED_DF_SQL = """
+SELECT t.lexeme, (
+    SELECT count(*) FROM (SELECT 1 FROM search_chunk s WHERE s.search_vector @@ quote_literal(t.lexeme)::tsquery
+    AND s.source_type = ANY(%s) LIMIT %s) x
+) FROM unnest(%s::text[]) AS t(lexeme)
+"""
 
 
-def keyword_ranks(query: str, filters: _Filters, limit: int) -> list[tuple[int, float, str]]:
-    types = list(filters.source_types)
+@dataclass(frozen=True)
+class _PlannerStatistics:
+    common: dict[str, float]  # lexeme -> share of the chunks that hold it
+    null_fraction: float
+    type_shares: dict[str, float]
+
+
+_statistics_cache: dict[tuple[int, int], _PlannerStatistics | None] = {}
+
+
+def _planner_statistics(cursor: Any, rows: int, pages: int) -> _PlannerStatistics | None:
+    """ANALYZE's lexeme frequencies for search_chunk, read once per ANALYZE (which sets the row and page counts
+    they are cached under): the list is long, and parsing it on every query cost 3 ms."""
+    key = (rows, pages)
+    if key not in _statistics_cache:
+        cursor.execute(_STATS_SQL)
+        found = cursor.fetchone()
+        statistics = None
+        if found and found[0] and found[3]:
+            elements, frequencies, null_fraction, type_values, type_frequencies = found
+            # The last two frequencies are the least and greatest; zip stops at the last element.
+            common = dict(zip(elements, frequencies, strict=False))
+            statistics = _PlannerStatistics(common, null_fraction, dict(zip(type_values, type_frequencies, strict=True)))
+        _statistics_cache.clear()
+        _statistics_cache[key] = statistics
+    return _statistics_cache[key]
+
+
+def document_frequencies(query: str, types: list[str]) -> tuple[dict[str, int], int]:
+    """For each lexeme of the query (and its synonyms): how many chunks of these types hold it; and how many there are.
+
+    Exact counts on an index under LARGE_INDEX chunks. On a larger one, counting a common lexeme would read a large
+    part of the table on every query, so lexemes that ANALYZE lists among the most common take their frequency
+    from there; the others are counted (rare by definition, so cheaply, and capped at KEYWORD_CANDIDATES).
+    """
+    text = keyword_text(query)
     with connection.cursor() as cursor:
-        cursor.execute(_DF_SQL, [types, types, keyword_text(query)])
-        stats = [(lexeme, df, n) for lexeme, df, n in cursor.fetchall() if df > 0]
-        if not stats:
-            return []
-        n = stats[0][2]
-        weights = {lexeme: math.log(1 + (n - df + 0.5) / (df + 0.5)) for lexeme, df, _ in stats}
-        rare = [lexeme for lexeme, df, _ in stats if df <= n / 10] or list(weights)
-        literal = lambda lexeme: "'" + lexeme.replace("'", "''") + "'"  # noqa: E731  a tsquery of one lexeme
-        score = " + ".join("%s * ts_rank(c.search_vector, %s::tsquery, 1)" for _ in weights)
-        score_params: list[Any] = [v for lexeme, w in weights.items() for v in (w, literal(lexeme))]
-        where, params = filters.sql()
+        cursor.execute(_LEXEMES_SQL, [text])
+        rows, pages, lexemes = cursor.fetchone()
+        statistics = _planner_statistics(cursor, rows, pages) if rows >= LARGE_INDEX else None
+        share = sum(f for t, f in statistics.type_shares.items() if t in types) if statistics else 0.0
+        if statistics and share > 0:
+            n = int(rows * share)
+            estimate = rows * (1 - statistics.null_fraction) * share
+            found = {x: int(statistics.common[x] * estimate) for x in lexemes if x in statistics.common}
+            rare = [x for x in lexemes if x not in found]
+            if rare:
+                cursor.execute(_CAPPED_DF_SQL, [types, KEYWORD_CANDIDATES + 1, rare])
+                found.update(cursor.fetchall())
+            return {lexeme: df for lexeme, df in found.items() if df > 0}, n
+        cursor.execute(_DF_SQL, [types, types, text])
+        stats = cursor.fetchall()
+    return {lexeme: df for lexeme, df, _ in stats if df > 0}, (stats[0][2] if stats else 0)
+
+
+@dataclass(frozen=True)
+class KeywordPlan:
+    weights: dict[str, float]  # lexeme -> idf
+    candidates: list[str]  # the lexemes whose chunks are ranked
+    too_broad: bool  # every lexeme is too common to rank all its chunks: rank within the nearest chunks
+
+
+def keyword_plan(query: str, filters: _Filters) -> KeywordPlan:
+    frequencies, n = document_frequencies(query, list(filters.source_types))
+    weights = {lexeme: math.log(1 + (n - df + 0.5) / (df + 0.5)) for lexeme, df in frequencies.items()}
+    by_rarity = sorted(frequencies, key=frequencies.__getitem__)
+    candidates = [lexeme for lexeme in by_rarity if frequencies[lexeme] <= n / 10] or by_rarity
+    if filters.patient_id is not None:
+        return KeywordPlan(weights, candidates, False)
+    capped, total = [], 0
+    for lexeme in candidates:
+        total += frequencies[lexeme]
+        if total > KEYWORD_CANDIDATES:
+            break
+        capped.append(lexeme)
+    return KeywordPlan(weights, capped or candidates, not capped and bool(candidates))
+
+
+def keyword_ranks(
+    query: str, filters: _Filters, limit: int, *, plan: KeywordPlan | None = None, within: list[int] | None = None
+) -> list[tuple[int, float, str]]:
+    """Chunks ranked by keyword score; `within` restricts them to these chunk ids (see KeywordPlan.too_broad)."""
+    plan = plan or keyword_plan(query, filters)
+    if not plan.weights:
+        return []
+    literal = lambda lexeme: "'" + lexeme.replace("'", "''") + "'"  # noqa: E731  a tsquery of one lexeme
+    score = " + ".join("%s * ts_rank(c.search_vector, %s::tsquery, 1)" for _ in plan.weights)
+    score_params: list[Any] = [v for lexeme, w in plan.weights.items() for v in (w, literal(lexeme))]
+    where, params = filters.sql()
+    if within is not None:
+        where += " AND c.id = ANY(%s)"
+        params.append(within)
+    matching = plan.weights if within is not None else plan.candidates
+    with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT c.id, {score} AS score, c.source_id FROM search_chunk c "
             f"WHERE c.search_vector @@ %s::tsquery AND {where} ORDER BY score DESC, c.id LIMIT %s",
-            [*score_params, " | ".join(literal(lexeme) for lexeme in rare), *params, limit],
+            [*score_params, " | ".join(literal(lexeme) for lexeme in matching), *params, limit],
         )
         return [(row[0], float(row[1]), row[2]) for row in cursor.fetchall()]
 
@@ -225,14 +336,19 @@ def nearest_chunks(
     )
     where, params = filters.sql()
     dimension = f"AND e.dimension = {HNSW_DIMENSION}" if use_hnsw else ""
+    if filters.patient_id is not None:  # the chart's vectors through their own index (ChunkEmbedding.patient)
+        dimension += " AND e.patient_id = %s"
+        params = [filters.patient_id, *params]
     sql = (
         f"SELECT c.id, 1 - ({distance}) AS score, c.source_id FROM search_chunkembedding e "
         f"JOIN search_chunk c ON c.id = e.chunk_id WHERE e.model = %s {dimension} AND {where} "
         f"ORDER BY {distance} LIMIT %s"
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(200, int(limit))}")
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        if use_hnsw:
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {max(200, int(limit))}; SET LOCAL hnsw.iterative_scan = relaxed_order")
+        elif filters.patient_id is not None:  # one chart: starting parallel workers costs more than they save
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(sql, [literal, model, *params, literal, limit])
         return [(row[0], float(row[1]), row[2]) for row in cursor.fetchall()]
 

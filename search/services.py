@@ -252,13 +252,15 @@ def pending_chunk_ids(*, model: str) -> list[int]:
 def chunks_embed(*, chunk_ids: list[int]) -> int:
     """Embed the chunks still missing a vector under the indexing model; one transaction, conflicts ignored."""
     name, path = indexing_model()
-    todo = list(Chunk.objects.filter(pk__in=chunk_ids).exclude(embeddings__model=name).values_list("pk", "title", "text"))
+    todo = list(
+        Chunk.objects.filter(pk__in=chunk_ids).exclude(embeddings__model=name).values_list("pk", "patient_id", "title", "text")
+    )
     if not todo:
         return 0
-    vectors = embedding.encode([_embedding_text(title, text) for _, title, text in todo], path=path)
+    vectors = embedding.encode([_embedding_text(title, text) for _, _, title, text in todo], path=path)
     rows = [
-        ChunkEmbedding(chunk_id=pk, model=name, dimension=len(vector), embedding=vector)
-        for (pk, _, _), vector in zip(todo, vectors, strict=True)
+        ChunkEmbedding(chunk_id=pk, patient_id=patient_id, model=name, dimension=len(vector), embedding=vector)
+        for (pk, patient_id, _, _), vector in zip(todo, vectors, strict=True)
     ]
     with transaction.atomic():
         ChunkEmbedding.objects.bulk_create(rows, ignore_conflicts=True)

@@ -129,3 +129,52 @@ def test_it_imports_knowledge_documents_all_or_nothing(settings, tmp_path: Path)
     index_all()
     hits = search_chunks(query="wheezing and inhalers", corpus="knowledge")
     assert ids(hits)[0] == "kb-1" and len(set(ids(hits))) == len(hits)
+
+
+def test_a_large_index_takes_common_word_frequencies_from_the_planner_statistics(charts, monkeypatch):
+    from django.db import connection
+
+    from search import selectors
+
+    exact, n = selectors.document_frequencies("chest pain hypertension", ["note", "report"])
+    assert exact == {"chest": 3, "pain": 2, "hypertens": 1} and n == 6
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE search_chunk")  # a table this small is sampled whole: every lexeme is "common"
+    monkeypatch.setattr(selectors, "LARGE_INDEX", 1)
+    with django_queries() as queries:
+        estimated, n = selectors.document_frequencies("chest pain hypertension zebra", ["note", "report"])
+    assert (estimated, n) == (exact, 6)
+    counted = [q["sql"] for q in queries if "count(*)" in q["sql"]]
+    assert len(counted) == 1 and "zebra" in counted[0] and "chest" not in counted[0]  # only the unlisted lexeme
+
+
+def test_population_queries_of_only_common_words_rank_within_the_nearest_chunks(charts, monkeypatch):
+    from search import selectors
+
+    _, _, notes = charts
+    monkeypatch.setattr(selectors, "KEYWORD_CANDIDATES", 1)  # every word is now "too common" across the population
+    everyone = _Filters(("note", "report"), None, None, None, None)
+    assert selectors.keyword_plan("chest pain", everyone).too_broad
+    assert str(notes["pain"].pk) in ids(search_chunks(query="chest pain", mode="keyword", exclude_negated=True))
+    monkeypatch.setattr(selectors, "VECTOR_POOL", 1)
+    nearest = vector_ranks("chest pain", everyone, 1)[0][2]
+    assert nearest == str(notes["pain"].pk)
+    monkeypatch.setattr(selectors, "KEYWORD_CANDIDATES", 100)
+    assert ids(search_chunks(query="chest pain", mode="keyword", limit=1)) != [nearest]  # the best by keyword
+    monkeypatch.setattr(selectors, "KEYWORD_CANDIDATES", 1)
+    assert ids(search_chunks(query="chest pain", mode="keyword", limit=1)) == [nearest]  # the best of the nearest
+    ada = charts[0]  # within one chart every matching chunk is ranked
+    assert not selectors.keyword_plan("chest pain", _Filters(("note", "report"), ada.pk, None, None, None)).too_broad
+    assert len(search_chunks(query="chest pain", mode="keyword", patient_id=ada.pk)) == 2
+
+
+class django_queries:  # noqa: N801  a context manager, named like one
+    def __enter__(self):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        self.context = CaptureQueriesContext(connection)
+        return self.context.__enter__()
+
+    def __exit__(self, *exc):
+        return self.context.__exit__(*exc)
