@@ -349,7 +349,8 @@ def nearest_chunks(
     with transaction.atomic(), connection.cursor() as cursor:
         if use_hnsw:
             cursor.execute(
-                f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, int(limit))}; SET LOCAL hnsw.iterative_scan = relaxed_order"
+                f"SET LOCAL hnsw.ef_search = {min(max(HNSW_EF_SEARCH, int(limit)), 1000)}; "  # pgvector's range ends at 1000
+                "SET LOCAL hnsw.iterative_scan = relaxed_order"  # more than that many: the scan goes on
             )
         elif filters.patient_id is not None:  # one chart: starting parallel workers costs more than they save
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")

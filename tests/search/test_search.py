@@ -178,3 +178,9 @@ class django_queries:  # noqa: N801  a context manager, named like one
 
     def __exit__(self, *exc):
         return self.context.__exit__(*exc)
+
+
+def test_a_deep_population_search_stays_within_the_hnsw_settings_range(charts):
+    # limit 100, excluding negated, one result per knowledge document: 1,200 vector candidates, over ef_search's 1,000
+    assert search_chunks(query="chest pain", corpus="knowledge", limit=100, exclude_negated=True) == []
+    assert search_chunks(query="chest pain", limit=100, exclude_negated=True, mode="vector")
