@@ -187,12 +187,6 @@ KEYWORD_CANDIDATES = 5_000
 VECTOR_POOL = 200
 LARGE_INDEX = 10_000  # from this many chunks, common lexemes' frequencies come from the planner's statistics
 
-_DF_SQL = """
-SELECT t.lexeme, (
-    SELECT count(*) FROM search_chunk s WHERE s.search_vector @@ quote_literal(t.lexeme)::tsquery AND s.source_type = ANY(%s)
-), (SELECT count(*) FROM search_chunk s WHERE s.source_type = ANY(%s))
-FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %s))) AS lexeme) t
-"""
 _LEXEMES_SQL = """
 SELECT c.reltuples::bigint, c.relpages, ARRAY(SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %s))))
 FROM pg_class c WHERE c.oid = 'search_chunk'::regclass
@@ -204,7 +198,8 @@ FROM pg_stats v, pg_stats t
 WHERE v.tablename = 'search_chunk' AND v.attname = 'search_vector' AND t.tablename = 'search_chunk'
     AND t.attname = 'source_type' AND v.schemaname = current_schema() AND t.schemaname = current_schema()
 """
-_CAPPED_DF_SQL = """
+# How many chunks of the types hold each lexeme, counting each up to a limit (NULL: no limit).
+_COUNT_SQL = """
 SELECT t.lexeme, (
     SELECT count(*) FROM (SELECT 1 FROM search_chunk s WHERE s.search_vector @@ quote_literal(t.lexeme)::tsquery
     AND s.source_type = ANY(%s) LIMIT %s) x
@@ -247,9 +242,8 @@ def document_frequencies(query: str, types: list[str]) -> tuple[dict[str, int], 
     part of the table on every query, so lexemes that ANALYZE lists among the most common take their frequency
     from there; the others are counted (rare by definition, so cheaply, and capped at KEYWORD_CANDIDATES).
     """
-    text = keyword_text(query)
     with connection.cursor() as cursor:
-        cursor.execute(_LEXEMES_SQL, [text])
+        cursor.execute(_LEXEMES_SQL, [keyword_text(query)])
         rows, pages, lexemes = cursor.fetchone()
         statistics = _planner_statistics(cursor, rows, pages) if rows >= LARGE_INDEX else None
         share = sum(f for t, f in statistics.type_shares.items() if t in types) if statistics else 0.0
@@ -259,12 +253,14 @@ def document_frequencies(query: str, types: list[str]) -> tuple[dict[str, int], 
             found = {x: int(statistics.common[x] * estimate) for x in lexemes if x in statistics.common}
             rare = [x for x in lexemes if x not in found]
             if rare:
-                cursor.execute(_CAPPED_DF_SQL, [types, KEYWORD_CANDIDATES + 1, rare])
+                cursor.execute(_COUNT_SQL, [types, KEYWORD_CANDIDATES + 1, rare])
                 found.update(cursor.fetchall())
-            return {lexeme: df for lexeme, df in found.items() if df > 0}, n
-        cursor.execute(_DF_SQL, [types, types, text])
-        stats = cursor.fetchall()
-    return {lexeme: df for lexeme, df, _ in stats if df > 0}, (stats[0][2] if stats else 0)
+        else:
+            cursor.execute("SELECT count(*) FROM search_chunk WHERE source_type = ANY(%s)", [types])
+            n = cursor.fetchone()[0]
+            cursor.execute(_COUNT_SQL, [types, None, lexemes])
+            found = dict(cursor.fetchall())
+    return {lexeme: df for lexeme, df in found.items() if df > 0}, n
 
 
 @dataclass(frozen=True)
@@ -337,13 +333,13 @@ def nearest_chunks(
         f"(e.embedding::vector({HNSW_DIMENSION})) <=> %s::vector({HNSW_DIMENSION})" if use_hnsw else "e.embedding <=> %s::vector"
     )
     where, params = filters.sql()
-    dimension = f"AND e.dimension = {HNSW_DIMENSION}" if use_hnsw else ""
+    vectors = f"AND e.dimension = {HNSW_DIMENSION}" if use_hnsw else ""
     if filters.patient_id is not None:  # the chart's vectors through their own index (ChunkEmbedding.patient)
-        dimension += " AND e.patient_id = %s"
+        vectors += " AND e.patient_id = %s"
         params = [filters.patient_id, *params]
     sql = (
         f"SELECT c.id, 1 - ({distance}) AS score, c.source_id FROM search_chunkembedding e "
-        f"JOIN search_chunk c ON c.id = e.chunk_id WHERE e.model = %s {dimension} AND {where} "
+        f"JOIN search_chunk c ON c.id = e.chunk_id WHERE e.model = %s {vectors} AND {where} "
         f"ORDER BY {distance} LIMIT %s"
     )
     with transaction.atomic(), connection.cursor() as cursor:
