@@ -6,17 +6,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from clinic.errors import InvalidInput
 from clinic.genomics import clinvar_import
+from clinic.management.base import BulkLoadCommand
 
 
-class Command(BaseCommand):
+class Command(BulkLoadCommand):
     help = "Load a ClinVar VCF (plain gzip or bgzip) as the reference table; re-loading refreshes it."
-    # bulk loads skip the system checks: they import every URL module (the REST API, LangChain), seconds
-    # of start-up a script running many imports pays each time; `manage.py check` and the server still run them
-    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")

@@ -6,18 +6,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from clinic.errors import InvalidInput
 from clinic.genomics import patient_resolve
 from clinic.imaging import dicom_import
+from clinic.management.base import BulkLoadCommand
 
 
-class Command(BaseCommand):
+class Command(BulkLoadCommand):
     help = "Import DICOM files (content-addressed under MEDIA_ROOT); bad files are named and skipped."
-    # bulk loads skip the system checks: they import every URL module (the REST API, LangChain), seconds
-    # of start-up a script running many imports pays each time; `manage.py check` and the server still run them
-    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", help="files, directories or DICOMDIR files")

@@ -7,18 +7,16 @@ import time
 from collections import Counter
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from clinic.fhir.importer import error_text, fhir_files
+from clinic.management.base import BulkLoadCommand
 from clinic.services import fhir_import_files
 
 
-class Command(BaseCommand):
+class Command(BulkLoadCommand):
     help = "Import FHIR R4 Bundles (transaction, batch, collection, searchset), resources and NDJSON."
-    # bulk loads skip the system checks: they import every URL module (the REST API, LangChain), seconds
-    # of start-up a script running many imports pays each time; `manage.py check` and the server still run them
-    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", help="files or directories")
