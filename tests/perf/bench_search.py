@@ -231,7 +231,7 @@ class _Vectors:
 
 
 def _load(patients: list[int], per_patient: int, model: str, texts: _Texts, vectors_of: _Vectors) -> None:
-    """Chunks with the given texts and clustered unit vectors (real embeddings cluster by topic), by COPY.
+    """Chunks with these texts and vectors, by COPY, for the patients given (per_patient each).
 
     Large loads drop the GIN and HNSW indexes first and build them afterwards (as a bulk load would).
     """
@@ -240,9 +240,6 @@ def _load(patients: list[int], per_patient: int, model: str, texts: _Texts, vect
 
     from search.services import SEARCH_VECTOR_SQL
 
-    search_vector = SEARCH_VECTOR_SQL.replace("coalesce(title", "coalesce(NULL::text").replace(
-        "coalesce(section", "coalesce('HPI'::text"
-    )
     rebuild = len(patients) * per_patient >= 50_000
     connection.ensure_connection()
     register_vector(connection.connection)
@@ -265,9 +262,8 @@ def _load(patients: list[int], per_patient: int, model: str, texts: _Texts, vect
             cursor.execute(
                 "INSERT INTO search_chunk (source_type, source_id, patient_id, ordinal, title, section, note_type, text, "
                 "negated, uncertain, other_subject, created_at, search_vector) "
-                f"SELECT 'note', source_id, patient_id, 0, '', 'HPI', '', text, false, false, false, now(), "
-                f"{search_vector} "
-                "FROM bench_stage"
+                f"SELECT 'note', source_id, patient_id, 0, title, section, '', text, false, false, false, now(), "
+                f"{SEARCH_VECTOR_SQL} FROM (SELECT *, ''::text AS title, 'HPI'::text AS section FROM bench_stage) s"
             )
             cursor.execute(
                 "INSERT INTO search_chunkembedding (chunk_id, patient_id, model, dimension, embedding, created_at) "

@@ -133,6 +133,7 @@ def test_it_imports_knowledge_documents_all_or_nothing(settings, tmp_path: Path)
 
 def test_a_large_index_takes_common_word_frequencies_from_the_planner_statistics(charts, monkeypatch):
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     from search import selectors
 
@@ -141,7 +142,7 @@ def test_a_large_index_takes_common_word_frequencies_from_the_planner_statistics
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE search_chunk")  # a table this small is sampled whole: every lexeme is "common"
     monkeypatch.setattr(selectors, "LARGE_INDEX", 1)
-    with django_queries() as queries:
+    with CaptureQueriesContext(connection) as queries:
         estimated, n = selectors.document_frequencies("chest pain hypertension zebra", ["note", "report"])
     assert (estimated, n) == (exact, 6)
     counted = [q["sql"] for q in queries if "count(*)" in q["sql"]]
@@ -166,18 +167,6 @@ def test_population_queries_of_only_common_words_rank_within_the_nearest_chunks(
     ada = charts[0]  # within one chart every matching chunk is ranked
     assert not selectors.keyword_plan("chest pain", _Filters(("note", "report"), ada.pk, None, None, None)).too_broad
     assert len(search_chunks(query="chest pain", mode="keyword", patient_id=ada.pk)) == 2
-
-
-class django_queries:  # noqa: N801  a context manager, named like one
-    def __enter__(self):
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
-        self.context = CaptureQueriesContext(connection)
-        return self.context.__enter__()
-
-    def __exit__(self, *exc):
-        return self.context.__exit__(*exc)
 
 
 def test_a_deep_population_search_stays_within_the_hnsw_settings_range(charts):
