@@ -142,7 +142,7 @@ JOBS_EAGER = env_bool("JOBS_EAGER", False)
 
 # Search and AI
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")  # a local directory; empty = the bundled all-MiniLM-L6-v2
-EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "auto")  # auto (fast on CPU, torch on GPU) | fast | torch
+EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "auto")  # auto (fast on CPU, half on GPU) | fast | half | torch
 LLM_BACKEND = env_str("LLM_BACKEND", "extractive")
 LLM_MODEL = env_str("LLM_MODEL", "")
 LLM_BASE_URL = env_str("LLM_BASE_URL", "")

@@ -1,19 +1,24 @@
 """Sentence embeddings on CPU or GPU, loaded from local weights only (HF_HUB_OFFLINE).
 
-Two backends give the same vectors (settings.EMBEDDING_BACKEND):
+Three backends give the same vectors (settings.EMBEDDING_BACKEND):
 
-- "torch": SentenceTransformer.encode, as published; used on a GPU.
+- "torch": SentenceTransformer.encode, as published (float32, 32 texts per forward pass).
 - "fast" (CPU): the same BERT encoder run by a compact forward pass: linear layers with weights prepacked once for
-  oneDNN (AMX / AVX-512 tiles, bfloat16 where the CPU computes it natively, else float32) and the GELU fused into
+  oneDNN (bfloat16 on AMX tiles where the CPU has them, else float32 on AVX-512/AVX2) and the GELU fused into
   its layer, sequences sorted by token count and batched up to a token budget so padding stays near zero, mean
-  pooling and L2 norm in float32. On this project's 2-core AMX CPU: about 3x SentenceTransformer's passages/s
-  (2.8-3.2x per round on a busy machine, up to 4x on a quiet one), cosine >= 0.9999 to its vectors
+  pooling and L2 norm in float32. On a 2-core AMX CPU: about 3x SentenceTransformer's passages/s (2.8-3.2x per
+  round on a busy machine, up to 4x on a quiet one); on a 2-core Xeon without AMX, float32 at ~80% of the cores'
+  peak, about 1.3x (SentenceTransformer already runs near that peak there); cosine >= 0.9999 to its vectors
   (tests/perf/bench_search.py). ONNX Runtime was measured too: float32 no faster than torch, int8 ~1.5x at
   cosine 0.989, so neither is used.
+- "half" (GPU): any SentenceTransformer model in float16, fed the way "fast" is fed (whole groups tokenized at
+  once by the Rust tokenizer, sorted by token count, batched up to a token budget large enough to fill the GPU),
+  the next group tokenized while the GPU still works on the last, vectors normalized in float32. It checks itself
+  against the float32 model when it loads. Figures on an H200 are in the README.
 
-"auto" (default) takes torch on a GPU, else fast. Fast covers BERT encoders with mean pooling (all-MiniLM-L6-v2 and
-its kin); for anything else, or when its load-time check against the torch vectors fails, it falls back to torch
-and logs why. Both read the model's full max_seq_length (256 word pieces for MiniLM), so vectors stay
+"auto" (default) takes half on a GPU, else fast. Fast covers BERT encoders with mean pooling (all-MiniLM-L6-v2 and
+its kin); for anything else, or when a backend's load-time check against the float32 vectors fails, it falls back
+to torch and logs why. All read the model's full max_seq_length (256 word pieces for MiniLM), so vectors stay
 interchangeable whichever process computed them.
 """
 
@@ -24,7 +29,7 @@ import logging
 import math
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from django.conf import settings
@@ -32,10 +37,11 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
-BACKENDS = ("auto", "fast", "torch")
+BACKENDS = ("auto", "fast", "half", "torch")
 BATCH_SIZE = 32  # torch backend: texts per forward pass
 TOKEN_BUDGET = 4096  # fast backend: padded tokens per forward pass (large enough to keep the matrix units busy)
-TOKENIZE_GROUP = 1024  # fast backend: texts tokenized (and length-sorted) together, bounds the padded id tensor
+TOKENIZE_GROUP = 1024  # fast and half backends: texts tokenized (and length-sorted) together
+HALF_TOKEN_BUDGET = 65536  # half backend: padded tokens per forward pass on a GPU
 SELF_CHECK_COSINE = 0.999
 _PROBES = [
     "Chest pain radiating to the left arm, diaphoresis.",
@@ -64,6 +70,13 @@ def model_path(name: str) -> str:
     return name
 
 
+class _Encoder(Protocol):
+    name: str
+    dimension: int
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
 def _requested_backend() -> str:
     wanted = (getattr(settings, "EMBEDDING_BACKEND", "") or "auto").strip().lower()
     if wanted not in BACKENDS:
@@ -71,32 +84,37 @@ def _requested_backend() -> str:
     return wanted
 
 
-def _encoder(path: str) -> _TorchEncoder | _FastEncoder:
+def _encoder(path: str) -> _Encoder:
     wanted = _requested_backend()
     with _lock:
         return _load(path, wanted)
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, wanted: str) -> _TorchEncoder | _FastEncoder:
+def _load(path: str, wanted: str) -> _Encoder:
     import torch
     from sentence_transformers import SentenceTransformer
 
     device = "cuda" if wanted != "fast" and torch.cuda.is_available() else "cpu"
     model = SentenceTransformer(path, device=device)
-    if wanted == "torch" or device == "cuda":
-        encoder: _TorchEncoder | _FastEncoder = _TorchEncoder(model)
+    choice = wanted if wanted != "auto" else ("half" if device == "cuda" else "fast")
+    if choice == "torch":
+        return _loaded(_TorchEncoder(model), path)
+    candidate = _FastEncoder if choice == "fast" else _HalfEncoder
+    try:
+        encoder = candidate(model)
+        cosine = encoder.self_check()
+    except Exception as exc:  # an architecture it doesn't cover, or a torch build without these kernels
+        logger.warning("embedding backend %s unavailable for %s (%s); using torch", choice, path, exc)
     else:
-        try:
-            encoder = _FastEncoder(model)
-            cosine = encoder.self_check()
-        except Exception as exc:  # an architecture it doesn't cover, or a torch build without these kernels
-            logger.warning("embedding backend fast unavailable for %s (%s); using torch", path, exc)
-            encoder = _TorchEncoder(model)
-        else:
-            if cosine < SELF_CHECK_COSINE:
-                logger.warning("embedding backend fast disagrees with torch for %s (cosine %.4f); using torch", path, cosine)
-                encoder = _TorchEncoder(model)
+        if cosine >= SELF_CHECK_COSINE:
+            return _loaded(encoder, path)
+        logger.warning("embedding backend %s disagrees with torch for %s (cosine %.4f); using torch", choice, path, cosine)
+    # A fresh float32 copy: the half backend has converted the one it was given.
+    return _loaded(_TorchEncoder(SentenceTransformer(path, device=device)), path)
+
+
+def _loaded(encoder: _Encoder, path: str) -> _Encoder:
     logger.info("embedding backend %s for %s", encoder.name, path)
     return encoder
 
@@ -128,6 +146,17 @@ def dimension(path: str) -> int:
 def backend(path: str) -> str:
     """Which backend encodes for this model under the current settings: "fast-bf16", "fast-fp32", "torch-cpu"…"""
     return _encoder(path).name
+
+
+def _tokenized(model: Any, texts: list[str]) -> dict[str, Any]:
+    """model.preprocess(texts) with its id lists as int64 tensors: the model's own preprocessing (same word pieces,
+    truncation and special tokens as the reference), but its padded lists read by numpy at C speed rather than by
+    transformers' conversion to tensors, which walks every id in Python (~40% of the tokenizer's time, and the whole
+    bound on a GPU: 2,500 -> 5,500 texts/s on this 2-core machine)."""
+    import torch
+
+    features = model.preprocess(texts, processing_kwargs={"common": {"return_tensors": None}})
+    return {k: torch.from_numpy(np.asarray(v, dtype=np.int64)) if isinstance(v, list) else v for k, v in features.items()}
 
 
 class _Unsupported(Exception):
@@ -169,10 +198,9 @@ class _FastEncoder:
             raise _Unsupported(f"position embeddings {config.position_embedding_type}")
         if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
             raise _Unsupported("torch built without oneDNN")
-        native_bf16 = (
-            getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-            or getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-        )
+        # bfloat16 only with AMX tiles: with AVX512-BF16 alone oneDNN's bfloat16 linear ran at 163 GFLOP/s against
+        # float32's 293 on a 2-core Xeon, and the whole encoder at 0.85x SentenceTransformer instead of 1.3x.
+        native_bf16 = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
         dtype = torch.bfloat16 if native_bf16 else torch.float32
         self.name = "fast-bf16" if native_bf16 else "fast-fp32"
         self.model = model
@@ -221,8 +249,7 @@ class _FastEncoder:
         with torch.inference_mode():
             for start in range(0, len(texts), TOKENIZE_GROUP):
                 group = texts[start : start + TOKENIZE_GROUP]
-                # The model's own preprocessing: same word pieces, truncation and special tokens as the reference.
-                features = self.model.preprocess(group)
+                features = _tokenized(self.model, group)
                 ids, types, mask = features["input_ids"], features["token_type_ids"], features["attention_mask"]
                 lengths = mask.sum(dim=1).tolist()
                 order = sorted(range(len(group)), key=lambda i: lengths[i])
@@ -262,3 +289,63 @@ class _FastEncoder:
         weights = mask.to(torch.float32).unsqueeze(-1)
         pooled = (h.view(batch, width, hidden).float() * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
         return F.normalize(pooled, p=2.0, dim=1)
+
+
+class _HalfEncoder:
+    """Any SentenceTransformer model in float16, fed in length-sorted batches up to a token budget (module docstring)."""
+
+    def __init__(self, model: Any) -> None:
+        # Measured before the conversion: self_check compares the float16 vectors with these.
+        self.reference = model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        self.model = model.half()
+        self.device = model.device
+        self.name = f"half-{self.device.type}"
+        self.dimension = int(model.get_embedding_dimension())
+        # Trimming a batch to its longest text keeps the tokens only where padding goes on the right.
+        self.trim = getattr(getattr(model, "tokenizer", None), "padding_side", "right") == "right"
+
+    def self_check(self) -> float:
+        return float((self.reference * self.encode(_PROBES)).sum(axis=1).min())
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        result = np.empty((len(texts), self.dimension), dtype=np.float32)
+        pending: tuple[int, Any, list[int]] | None = None
+        with torch.inference_mode():
+            for start in range(0, len(texts), TOKENIZE_GROUP):
+                # Tokenized while the GPU still runs the previous group: its vectors are fetched only afterwards.
+                features = _tokenized(self.model, texts[start : start + TOKENIZE_GROUP])
+                if pending is not None:
+                    self._fetch(result, *pending)
+                pending = (start, *self._submit(features))
+            if pending is not None:
+                self._fetch(result, *pending)
+        return result
+
+    def _submit(self, features: dict[str, Any]) -> tuple[Any, list[int]]:
+        import torch
+
+        tensors = {k: v for k, v in features.items() if isinstance(v, torch.Tensor)}
+        lengths = features["attention_mask"].sum(dim=1).tolist()
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        full = int(features["attention_mask"].shape[1])
+        vectors = []
+        k = 0
+        while k < len(order):
+            n = 1
+            while k + n < len(order) and (n + 1) * lengths[order[k + n]] <= HALF_TOKEN_BUDGET:
+                n += 1
+            rows = order[k : k + n]
+            width = int(lengths[rows[-1]]) if self.trim else full
+            index = torch.tensor(rows)
+            batch = {name: t[index, :width].to(self.device, non_blocking=True) for name, t in tensors.items()}
+            batch.update({name: v for name, v in features.items() if name not in tensors})
+            embedded = self.model.forward(batch)["sentence_embedding"]
+            vectors.append(torch.nn.functional.normalize(embedded.float(), p=2.0, dim=1))
+            k += n
+        return torch.cat(vectors), order
+
+    @staticmethod
+    def _fetch(result: np.ndarray, start: int, vectors: Any, order: list[int]) -> None:
+        result[[start + r for r in order]] = vectors.cpu().numpy()

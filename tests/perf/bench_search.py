@@ -6,7 +6,9 @@
    passages plus 1,500 random others. BENCH_DATA_DIR reuses a database where the corpus is already indexed.
 2. Latency of hybrid search within one patient (5,000 chunks, exact) and globally (GLOBAL_CHUNKS, default
    100,000, HNSW) with synthetic vectors, and recall@10 of HNSW against exact search.
-3. Embedding throughput of search.embedding.encode against plain SentenceTransformer.encode, same texts.
+3. Embedding throughput of search.embedding.encode against plain SentenceTransformer.encode, same texts, on the GPU
+   when there is one (EMBED_PASSAGES, default 512). --embedding-only runs it alone, with no database: all it needs
+   is Django's settings module and the model (EMBEDDING_MODEL, EMBEDDING_BACKEND as in the app).
 """
 
 from __future__ import annotations
@@ -119,6 +121,15 @@ def bench_quality() -> None:
 
 
 def main() -> None:
+    if "--embedding-only" in sys.argv:
+        from django.conf import settings
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+        settings.configure(
+            EMBEDDING_MODEL=os.environ.get("EMBEDDING_MODEL", ""), EMBEDDING_BACKEND=os.environ.get("EMBEDDING_BACKEND", "auto")
+        )
+        bench_embedding()
+        return
     if os.environ.get("BENCH_DATA_DIR"):
         os.environ["DATA_DIR"] = os.environ["BENCH_DATA_DIR"]
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carebase.settings")
@@ -379,19 +390,29 @@ def bench_latency_of(workload: str) -> None:
 
 
 def bench_embedding() -> None:
-    """search.embedding.encode against plain SentenceTransformer.encode on the same 512 passages, interleaved rounds
-    (EMBED_ROUNDS, default 3) so that both sides see the same machine load; the median round's speed-up counts."""
+    """search.embedding.encode against plain SentenceTransformer.encode (on the same device) on the same MedQuAD
+    passages, interleaved rounds (EMBED_ROUNDS, default 3) so that both sides see the same machine load; the median
+    round's speed-up counts."""
+    import torch
     from sentence_transformers import SentenceTransformer
 
     from search import embedding
     from search.chunking import chunk_text
 
-    docs = [json.loads(x) for x in (KNOWLEDGE / "medquad.jsonl").read_text().splitlines()[:400]]
-    texts = [f"{d['title']}. {c.text}" for d in docs for c in chunk_text(d["text"])][:512]
+    wanted = int(os.environ.get("EMBED_PASSAGES", "512"))
+    texts: list[str] = []
+    with (KNOWLEDGE / "medquad.jsonl").open() as lines:
+        for line in lines:
+            doc = json.loads(line)
+            texts += [f"{doc['title']}. {c.text}" for c in chunk_text(doc["text"])]
+            if len(texts) >= wanted:
+                break
+    texts = texts[:wanted]
     _, path = embedding.configured_model()
-    plain = SentenceTransformer(path, device="cpu")
-    plain.encode(texts[:8])
-    embedding.encode(texts[:8], path=path)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    plain = SentenceTransformer(path, device=device)
+    plain.encode(texts[:64])
+    embedding.encode(texts[:64], path=path)
     rounds = []
     for _ in range(int(os.environ.get("EMBED_ROUNDS", "3"))):
         t = time.perf_counter()
@@ -404,8 +425,9 @@ def bench_embedding() -> None:
         print(f"  round: {rate:.1f}/s vs plain {base:.1f}/s ({rate / base:.2f}x)")
     speedup, rate, base = sorted(rounds)[len(rounds) // 2]
     cosine = (reference * ours).sum(axis=1)
+    where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(
-        f"embedding {len(texts)} passages ({embedding.backend(path)} backend): {rate:.1f}/s vs plain "
+        f"embedding {len(texts)} passages on {where} ({embedding.backend(path)} backend): {rate:.1f}/s vs plain "
         f"SentenceTransformer.encode {base:.1f}/s ({speedup:.2f}x, median of {len(rounds)} interleaved rounds), "
         f"cosine to reference min {cosine.min():.4f}, mean {cosine.mean():.4f}"
     )

@@ -1,4 +1,5 @@
-"""The fast CPU embedding backend gives SentenceTransformer's vectors, in input order, and steps aside when told to."""
+"""The fast (CPU) and half (GPU) embedding backends give SentenceTransformer's vectors, in input order, and step aside
+when told to. Half runs here on the CPU: same code path, float16 arithmetic, no GPU needed."""
 
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ def test_auto_is_fast_on_a_cpu_and_a_bad_name_is_refused(settings, path):
     import torch
 
     settings.EMBEDDING_BACKEND = "auto"
-    assert embedding.backend(path).startswith("torch-cuda" if torch.cuda.is_available() else "fast-")
+    assert embedding.backend(path).startswith("half-cuda" if torch.cuda.is_available() else "fast-")
     settings.EMBEDDING_BACKEND = "onnx"
     with pytest.raises(ValueError, match="EMBEDDING_BACKEND"):
         embedding.encode(["x"], path=path)
@@ -151,6 +152,58 @@ def test_fast_steps_aside_for_torch_and_says_why(settings, path, monkeypatch, ca
         assert embedding.encode(["chest pain"], path=path).shape == (1, 384)
     finally:
         embedding._load.cache_clear()
+
+
+@pytest.fixture
+def half(settings, path):
+    settings.EMBEDDING_MODEL = ""
+    settings.EMBEDDING_BACKEND = "half"
+    embedding._load.cache_clear()
+    assert embedding.backend(path).startswith("half-"), "the half backend fell back to torch"
+    yield path
+    embedding._load.cache_clear()  # its model is float16 now: no other test may reuse it
+
+
+def test_half_vectors_match_sentence_transformers_in_input_order(half, reference, monkeypatch):
+    vectors = embedding.encode(TEXTS, path=half)
+    assert vectors.dtype == np.float32 and vectors.shape == reference.shape
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert cosines(vectors, reference).min() >= 0.999
+    order = np.random.default_rng(5).permutation(len(TEXTS))
+    # Many batches over several tokenization groups: the group in flight is fetched after the next is tokenized.
+    monkeypatch.setattr(embedding, "TOKENIZE_GROUP", 7)
+    monkeypatch.setattr(embedding, "HALF_TOKEN_BUDGET", 300)
+    shuffled = embedding.encode([TEXTS[i] for i in order], path=half)
+    assert cosines(shuffled, reference[order]).min() >= 0.999
+    assert float(embedding.encode([TEXTS[-1]], path=half)[0] @ reference[-1]) >= 0.999  # truncated like the reference
+
+
+def test_half_steps_aside_for_a_fresh_float32_model(settings, path, reference, monkeypatch, caplog):
+    monkeypatch.setattr(embedding._HalfEncoder, "self_check", lambda self: 0.9)
+    settings.EMBEDDING_BACKEND = "half"
+    embedding._load.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="search.embedding"):
+            assert embedding.backend(path).startswith("torch-")
+        assert "half disagrees with torch" in caplog.text
+        # Not the float16 weights the half backend was handed: the reference vectors, to float32 rounding.
+        assert cosines(embedding.encode(TEXTS, path=path), reference).min() >= 0.99999
+    finally:
+        embedding._load.cache_clear()
+
+
+def test_tokenized_is_the_models_own_preprocessing(path):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(path, device="cpu")
+    own, ours = model.preprocess(TEXTS), embedding._tokenized(model, TEXTS)
+    assert own.keys() == ours.keys()
+    for key, value in own.items():
+        if isinstance(value, torch.Tensor):
+            assert ours[key].dtype == value.dtype and torch.equal(ours[key], value), key
+        else:
+            assert ours[key] == value, key
 
 
 def test_empty_input(fast):
