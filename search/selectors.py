@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ RRF_K = 60
 HNSW_DIMENSION = 384  # the dimension the partial HNSW index covers (see migrations 0001 and 0005)
 # Candidates the HNSW search keeps: recall@10 0.985 at 1,000,000 chunks for about 8 ms (400: 0.967, 4 ms).
 HNSW_EF_SEARCH = 800
+_query_encoder = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="query-embedding")
 _STOPWORDS = frozenset(
     "a an and are as at be been but by can do does for from had has have how i if in into is it its me my no not "
     "of on or so than that the their then there these they this to was were what when where which who why will "
@@ -72,6 +75,17 @@ class _Filters:
             clauses.append("c.note_type ILIKE %s")
             params.append(f"%{self.note_type}%")
         return " AND ".join(clauses), params
+
+    @property
+    def whole_chart(self) -> bool:
+        """One patient's chunks of every kind, nothing else narrowed: the chart's vectors alone decide."""
+        return (
+            self.patient_id is not None
+            and set(NOTE_KINDS) <= set(self.source_types)
+            and self.date_from is None
+            and self.date_to is None
+            and not self.note_type
+        )
 
 
 def _day_after(value: dt.date | dt.datetime) -> dt.date | dt.datetime:
@@ -122,15 +136,24 @@ def search_chunks(
 
 def _ranked(query: str, filters: _Filters, mode: str, depth: int, per_source: bool) -> list[tuple[int, float]]:
     fetch = depth * 3 if per_source else depth
+    name, path = serving_model()
+    # The query's embedding is computed on another thread while the database plans and ranks by keyword: the two
+    # run on two cores at once (a chart's hybrid search 26 -> 20 ms on two; torch and the driver release the GIL).
+    pending = _query_encoder.submit(embedding.encode, [query], path=path) if mode != "keyword" else None
     plan = keyword_plan(query, filters) if mode != "vector" else None
     pool = plan is not None and plan.too_broad
-    nearest = vector_ranks(query, filters, max(fetch, VECTOR_POOL) if pool else fetch) if mode != "keyword" or pool else []
-    within = [chunk_id for chunk_id, _, _ in nearest] if pool and nearest else None
-    keyword = _dedupe(keyword_ranks(query, filters, fetch, plan=plan, within=within), per_source) if plan else []
-    vector = _dedupe(nearest[:fetch], per_source) if mode != "keyword" else []
+    keyword = _dedupe(keyword_ranks(query, filters, fetch, plan=plan), per_source) if plan and not pool else []
+    nearest = []
+    if pending is not None or pool:
+        vector = pending.result()[0] if pending is not None else embedding.encode([query], path=path)[0]
+        nearest = nearest_chunks(vector, name, filters, max(fetch, VECTOR_POOL) if pool else fetch)
+    if pool:
+        within = [chunk_id for chunk_id, _, _ in nearest] or None
+        keyword = _dedupe(keyword_ranks(query, filters, fetch, plan=plan, within=within), per_source)
+    vector_ranking = _dedupe(nearest[:fetch], per_source) if mode != "keyword" else []
     if mode != "hybrid":
-        return [(chunk_id, score) for _, chunk_id, score in (keyword or vector)[:depth]]
-    return reciprocal_rank_fusion([keyword[:depth], vector[:depth]])[:depth]
+        return [(chunk_id, score) for _, chunk_id, score in (keyword or vector_ranking)[:depth]]
+    return reciprocal_rank_fusion([keyword[:depth], vector_ranking[:depth]])[:depth]
 
 
 def reciprocal_rank_fusion(rankings: list[list[tuple[str, int, float]]]) -> list[tuple[int, float]]:
@@ -337,11 +360,22 @@ def nearest_chunks(
     if filters.patient_id is not None:  # the chart's vectors through their own index (ChunkEmbedding.patient)
         vectors += " AND e.patient_id = %s"
         params = [filters.patient_id, *params]
-    sql = (
-        f"SELECT c.id, 1 - ({distance}) AS score, c.source_id FROM search_chunkembedding e "
-        f"JOIN search_chunk c ON c.id = e.chunk_id WHERE e.model = %s {vectors} AND {where} "
-        f"ORDER BY {distance} LIMIT %s"
-    )
+    if exact and filters.whole_chart:
+        # The nearest of the chart's vectors first, joined to their chunks afterwards: no chunk row is read for the
+        # thousands that lose (a chart of 5,000 chunks: 4.5 -> 2.1 ms).
+        sql = (
+            f"SELECT c.id, 1 - n.distance AS score, c.source_id FROM (SELECT e.chunk_id, {distance} AS distance "
+            f"FROM search_chunkembedding e WHERE e.model = %s {vectors} ORDER BY distance LIMIT %s) n "
+            f"JOIN search_chunk c ON c.id = n.chunk_id AND c.patient_id = %s ORDER BY n.distance"
+        )
+        arguments = [literal, model, filters.patient_id, limit, filters.patient_id]
+    else:
+        sql = (
+            f"SELECT c.id, 1 - ({distance}) AS score, c.source_id FROM search_chunkembedding e "
+            f"JOIN search_chunk c ON c.id = e.chunk_id WHERE e.model = %s {vectors} AND {where} "
+            f"ORDER BY {distance} LIMIT %s"
+        )
+        arguments = [literal, model, *params, literal, limit]
     with transaction.atomic(), connection.cursor() as cursor:
         if use_hnsw:
             cursor.execute(
@@ -350,7 +384,7 @@ def nearest_chunks(
             )
         elif filters.patient_id is not None:  # one chart: starting parallel workers costs more than they save
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cursor.execute(sql, [literal, model, *params, literal, limit])
+        cursor.execute(sql, arguments)
         return [(row[0], float(row[1]), row[2]) for row in cursor.fetchall()]
 
 

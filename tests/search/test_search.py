@@ -72,12 +72,19 @@ def test_it_ranks_semantically_in_vector_mode(charts):
     assert ids(search_chunks(query="high blood pressure medication", mode="vector", limit=1)) == [str(notes["htn"].pk)]
 
 
-def test_within_patient_vector_search_equals_brute_force(charts):
+@pytest.mark.parametrize("narrowed", [False, True], ids=["whole chart", "narrowed by date"])
+def test_within_patient_vector_search_equals_brute_force(charts, narrowed):
     ada, _, _ = charts
     name, path = services.indexing_model()
-    rows = list(ChunkEmbedding.objects.filter(chunk__patient=ada, model=name).values_list("chunk_id", "embedding"))
+    since = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+    embeddings = ChunkEmbedding.objects.filter(chunk__patient=ada, model=name)
+    if narrowed:  # the other plan: chunk rows joined and filtered before ranking
+        embeddings = embeddings.filter(chunk__date__gte=since)
+    rows = list(embeddings.values_list("chunk_id", "embedding"))
+    assert len(rows) >= 3
     matrix = np.array([r[1] for r in rows])
-    filters = _Filters(("note", "report"), ada.pk, None, None, None)
+    filters = _Filters(("note", "report"), ada.pk, since if narrowed else None, None, None)
+    assert filters.whole_chart is not narrowed
     for query in ("chest pain", "blood pressure", "lung infection", "sugar control", "arm"):
         q = embedding.encode([query], path=path)[0]
         expected = [rows[i][0] for i in np.argsort(-(matrix @ q), kind="stable")]
