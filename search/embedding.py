@@ -9,7 +9,9 @@ Three backends give the same vectors (settings.EMBEDDING_BACKEND):
   pooling and L2 norm in float32. On a 2-core AMX CPU: about 3x SentenceTransformer's passages/s (2.8-3.2x per
   round on a busy machine, up to 4x on a quiet one); on a 2-core Xeon without AMX, float32 at ~80% of the cores'
   peak, about 1.3x (SentenceTransformer already runs near that peak there); cosine >= 0.9999 to its vectors
-  (tests/perf/bench_search.py). ONNX Runtime was measured too: float32 no faster than torch, int8 ~1.5x at
+  (tests/perf/bench_search.py). A few tokens (a search query) take bfloat16 weights wherever the CPU has
+  bfloat16 dot products, AMX or not: that work is bound by reading the weights, and half the bytes cut a query's
+  embedding from 4.6 to 3.9 ms on one core. ONNX Runtime was measured too: float32 no faster than torch, int8 ~1.5x at
   cosine 0.989, so neither is used.
 - "half" (GPU): any SentenceTransformer model in float16, fed the way "fast" is fed (whole groups tokenized at
   once by the Rust tokenizer, sorted by token count, batched up to a token budget large enough to fill the GPU),
@@ -28,6 +30,7 @@ import functools
 import logging
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,6 +44,7 @@ BACKENDS = ("auto", "fast", "half", "torch")
 BATCH_SIZE = 32  # torch backend: texts per forward pass
 TOKEN_BUDGET = 4096  # fast backend: padded tokens per forward pass (large enough to keep the matrix units busy)
 TOKENIZE_GROUP = 1024  # fast and half backends: texts tokenized (and length-sorted) together
+SMALL_INPUT_TOKENS = 64  # fast backend: a batch of at most this many tokens runs on the small-input weights
 HALF_TOKEN_BUDGET = 65536  # half backend: padded tokens per forward pass on a GPU
 SELF_CHECK_COSINE = 0.999
 _PROBES = [
@@ -198,49 +202,31 @@ class _FastEncoder:
             raise _Unsupported(f"position embeddings {config.position_embedding_type}")
         if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
             raise _Unsupported("torch built without oneDNN")
-        # bfloat16 only with AMX tiles: with AVX512-BF16 alone oneDNN's bfloat16 linear ran at 163 GFLOP/s against
-        # float32's 293 on a 2-core Xeon, and the whole encoder at 0.85x SentenceTransformer instead of 1.3x.
-        native_bf16 = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-        dtype = torch.bfloat16 if native_bf16 else torch.float32
-        self.name = "fast-bf16" if native_bf16 else "fast-fp32"
+        # Batches in bfloat16 only with AMX tiles: with AVX512-BF16 alone oneDNN's bfloat16 linear ran at 163 GFLOP/s
+        # against float32's 293 on a 2-core Xeon, and the whole encoder at 0.85x SentenceTransformer instead of 1.3x.
+        # A few tokens (a search query) are bound by reading the weights, not by arithmetic: there bfloat16 halves
+        # the bytes wherever the CPU has bfloat16 dot products, and the database working beside it on the other
+        # core slows down less (a chart's worst-case search p50/p95 15.7/21.8 -> 13.4/18.9 ms).
+        amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+        bf16_dot = amx or getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        self.large = torch.bfloat16 if amx else torch.float32
+        self.small = torch.bfloat16 if bf16_dot else torch.float32
+        self.name = {(True, True): "fast-bf16", (False, True): "fast-fp32+bf16"}.get((amx, bf16_dot), "fast-fp32")
         self.model = model
-        self.dtype = dtype
         self.heads = int(config.num_attention_heads)
         self.hidden = int(config.hidden_size)
         self.eps = float(config.layer_norm_eps)
         self.dimension = self.hidden
         state = {k: v.detach().to("cpu", torch.float32) for k, v in bert.state_dict().items()}
-
-        def get(key: str) -> Any:
-            return state[key].to(dtype).contiguous()
-
-        def linear(*keys: str) -> tuple[Any, Any]:
-            weight = torch.cat([state[f"{k}.weight"] for k in keys]).to(dtype).contiguous()
-            bias = torch.cat([state[f"{k}.bias"] for k in keys]).to(dtype).contiguous()
-            return torch.ops.mkldnn._reorder_linear_weight(weight, None), bias
-
-        self.word = get("embeddings.word_embeddings.weight")
-        self.position = get("embeddings.position_embeddings.weight")
-        self.token_type = get("embeddings.token_type_embeddings.weight")
-        self.embed_norm = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
-        self.layers = []
-        for i in range(int(config.num_hidden_layers)):
-            p = f"encoder.layer.{i}."
-            self.layers.append(
-                {
-                    "qkv": linear(*(p + f"attention.self.{n}" for n in ("query", "key", "value"))),
-                    "out": linear(p + "attention.output.dense"),
-                    "norm1": (get(p + "attention.output.LayerNorm.weight"), get(p + "attention.output.LayerNorm.bias")),
-                    "up": linear(p + "intermediate.dense"),
-                    "down": linear(p + "output.dense"),
-                    "norm2": (get(p + "output.LayerNorm.weight"), get(p + "output.LayerNorm.bias")),
-                }
-            )
+        layers = int(config.num_hidden_layers)
+        self.weights = {dtype: _packed(state, layers, dtype) for dtype in {self.large, self.small}}
 
     def self_check(self) -> float:
-        """Least cosine between this backend's and SentenceTransformer's vectors for a few probe texts."""
+        """Least cosine between this backend's and SentenceTransformer's vectors for a few probe texts, encoded
+        together (the batch weights) and one by one (a short one on the small-input weights)."""
         reference = self.model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        return float((reference * self.encode(_PROBES)).sum(axis=1).min())
+        alone = np.concatenate([self.encode([text]) for text in _PROBES])
+        return float(min((reference * self.encode(_PROBES)).sum(axis=1).min(), (reference * alone).sum(axis=1).min()))
 
     def encode(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -273,11 +259,12 @@ class _FastEncoder:
         linear = torch.ops.mkldnn._linear_pointwise
         batch, width = ids.shape
         hidden, heads = self.hidden, self.heads
-        h = self.word[ids] + self.position[:width] + self.token_type[types]
-        h = F.layer_norm(h, (hidden,), *self.embed_norm, eps=self.eps).reshape(batch * width, hidden)
+        w = self.weights[self.small if batch * width <= SMALL_INPUT_TOKENS else self.large]
+        h = w.word[ids] + w.position[:width] + w.token_type[types]
+        h = F.layer_norm(h, (hidden,), *w.embed_norm, eps=self.eps).reshape(batch * width, hidden)
         keep = mask.bool()[:, None, None, :]
         scale = 1 / math.sqrt(hidden // heads)
-        for layer in self.layers:
+        for layer in w.layers:
             qkv = linear(h, *layer["qkv"], "none", [], "").view(batch, width, 3, heads, hidden // heads)
             q, k, v = qkv.permute(2, 0, 3, 1, 4)
             attended = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=scale)
@@ -289,6 +276,50 @@ class _FastEncoder:
         weights = mask.to(torch.float32).unsqueeze(-1)
         pooled = (h.view(batch, width, hidden).float() * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
         return F.normalize(pooled, p=2.0, dim=1)
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """A BERT encoder's weights in one precision, linear layers reordered for oneDNN (query, key, value as one)."""
+
+    word: Any
+    position: Any
+    token_type: Any
+    embed_norm: tuple[Any, Any]
+    layers: list[dict[str, tuple[Any, Any]]]
+
+
+def _packed(state: dict[str, Any], layers: int, dtype: Any) -> _Packed:
+    import torch
+
+    def get(key: str) -> Any:
+        return state[key].to(dtype).contiguous()
+
+    def linear(*keys: str) -> tuple[Any, Any]:
+        weight = torch.cat([state[f"{k}.weight"] for k in keys]).to(dtype).contiguous()
+        bias = torch.cat([state[f"{k}.bias"] for k in keys]).to(dtype).contiguous()
+        return torch.ops.mkldnn._reorder_linear_weight(weight, None), bias
+
+    def norm(key: str) -> tuple[Any, Any]:
+        return get(f"{key}.weight"), get(f"{key}.bias")
+
+    return _Packed(
+        word=get("embeddings.word_embeddings.weight"),
+        position=get("embeddings.position_embeddings.weight"),
+        token_type=get("embeddings.token_type_embeddings.weight"),
+        embed_norm=norm("embeddings.LayerNorm"),
+        layers=[
+            {
+                "qkv": linear(*(f"encoder.layer.{i}.attention.self.{n}" for n in ("query", "key", "value"))),
+                "out": linear(f"encoder.layer.{i}.attention.output.dense"),
+                "norm1": norm(f"encoder.layer.{i}.attention.output.LayerNorm"),
+                "up": linear(f"encoder.layer.{i}.intermediate.dense"),
+                "down": linear(f"encoder.layer.{i}.output.dense"),
+                "norm2": norm(f"encoder.layer.{i}.output.LayerNorm"),
+            }
+            for i in range(layers)
+        ],
+    )
 
 
 class _HalfEncoder:

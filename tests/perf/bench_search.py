@@ -290,6 +290,9 @@ def _load(patients: list[int], per_patient: int, model: str, texts: _Texts, vect
         cursor.execute("ANALYZE search_chunkembedding")
 
 
+RUNS = 200  # timed searches per figure
+
+
 def _timed(fn, runs: int) -> tuple[float, float]:
     samples = []
     for _ in range(runs):
@@ -356,9 +359,11 @@ def bench_latency_of(workload: str) -> None:
         search_chunks(query=query, mode="hybrid")
     for q in vectors_of.queries(np.zeros((1, 384), dtype=np.float32) + 0.05, 100):
         nearest_chunks(q, model, everyone, 10, exact=False)
-    it = iter(texts.queries(160))  # each measurement its own queries
-    p50, p95 = _timed(lambda: search_chunks(query=next(it), patient_id=chart.pk, mode="hybrid"), 40)
-    p50e, p95e = _timed(lambda: embedding.encode([next(it)], path=path), 40)
+    # Each measurement its own queries, RUNS of them: the p95 of 40 was the second-slowest, and moved by 5 ms between
+    # two runs of the same code.
+    it = iter(texts.queries(4 * RUNS))
+    p50, p95 = _timed(lambda: search_chunks(query=next(it), patient_id=chart.pk, mode="hybrid"), RUNS)
+    p50e, p95e = _timed(lambda: embedding.encode([next(it)], path=path), RUNS)
     rows = list(ChunkEmbedding.objects.filter(chunk__patient=chart, model=model).values_list("chunk_id", "embedding"))
     matrix = np.array([r[1] for r in rows], dtype=np.float32)
     filters = _Filters(("note", "report"), chart.pk, None, None, None)
@@ -377,11 +382,11 @@ def bench_latency_of(workload: str) -> None:
         approx = {cid for cid, _, _ in nearest_chunks(q, model, everyone, 10, exact=False)}
         exact = {cid for cid, _, _ in nearest_chunks(q, model, everyone, 10, exact=True)}
         recalls.append(len(approx & exact) / 10)
-    qv = iter(vectors_of.queries(matrix, 50))
-    p50v, p95v = _timed(lambda: nearest_chunks(next(qv), model, everyone, 10, exact=False), 40)
+    qv = iter(vectors_of.queries(matrix, RUNS + 5))
+    p50v, p95v = _timed(lambda: nearest_chunks(next(qv), model, everyone, 10, exact=False), RUNS)
     p50x, p95x = _timed(lambda: nearest_chunks(next(qv), model, everyone, 10, exact=True), 5)
-    p50k, p95k = _timed(lambda: search_chunks(query=next(it), mode="keyword"), 40)
-    p50h, p95h = _timed(lambda: search_chunks(query=next(it), mode="hybrid"), 40)
+    p50k, p95k = _timed(lambda: search_chunks(query=next(it), mode="keyword"), RUNS)
+    p50h, p95h = _timed(lambda: search_chunks(query=next(it), mode="hybrid"), RUNS)
     print(
         f"  global ({size:,} chunks): HNSW p50 {p50v:.1f} ms, p95 {p95v:.1f} ms, recall@10 {sum(recalls) / len(recalls):.3f}"
         f" vs exact scan p50 {p50x:.1f} ms, p95 {p95x:.1f} ms; keyword p50 {p50k:.1f} ms, p95 {p95k:.1f} ms; "

@@ -27,3 +27,18 @@ def test_it_tags_negation_uncertainty_and_family():
     assert not term_context("No fever but reports cough.", ["cough"]).negated
     assert term_context("Heart sounds normal.", ["pneumonia"]) is None
     assert text_context("Denies chest pain.").negated
+
+
+def test_the_trigger_prefilter_never_skips_a_sentence_the_rules_would_match():
+    from search.negation import _FIRST_WORDS, _UNANCHORED, _may_trigger, _rule_spans
+
+    phrases = sorted(_FIRST_WORDS) + list(_UNANCHORED) + ["r/o", "vs.", "No signs of", "FH:", "cannot be excluded"]
+    sentences = [
+        f"{left}{phrase}{right}"
+        for phrase in phrases
+        for left, right in (("", ""), ("Pt ", " fever"), ("x", "y"), ("(", ")"), ("2", " "), ("ABC ", "."))
+    ]
+    sentences += [s.upper() for s in sentences] + ["Heart sounds normal.", "Chest pain since morning", "thesis possible"]
+    for sentence in sentences:
+        assert _may_trigger(sentence) or not _rule_spans(sentence), sentence
+    assert not _may_trigger("Heart sounds normal, chest clear, abdomen soft.")
