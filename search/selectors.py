@@ -27,7 +27,7 @@ RRF_K = 60
 HNSW_DIMENSION = 384  # the dimension the partial HNSW index covers (see migrations 0001 and 0005)
 # Candidates the HNSW search keeps: recall@10 0.985 at 1,000,000 chunks for about 8 ms (400: 0.967, 4 ms).
 HNSW_EF_SEARCH = 800
-_query_encoder = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="query-embedding")
+_query_encoders: dict[int, ThreadPoolExecutor] = {}  # by process: a pool's threads do not survive a fork
 _STOPWORDS = frozenset(
     "a an and are as at be been but by can do does for from had has have how i if in into is it its me my no not "
     "of on or so than that the their then there these they this to was were what when where which who why will "
@@ -140,7 +140,7 @@ def _ranked(query: str, filters: _Filters, mode: str, depth: int, per_source: bo
     name, path = serving_model()
     # The query's embedding is computed on another thread while the database plans and ranks by keyword: the two
     # run on two cores at once (a chart's hybrid search 26 -> 20 ms on two; torch and the driver release the GIL).
-    pending = _query_encoder.submit(embedding.encode, [query], path=path) if mode != "keyword" else None
+    pending = _query_encoder().submit(embedding.encode, [query], path=path) if mode != "keyword" else None
     plan = keyword_plan(query, filters) if mode != "vector" else None
     pool = plan is not None and plan.too_broad
     keyword = _dedupe(keyword_ranks(query, filters, fetch, plan=plan), per_source) if plan and not pool else []
@@ -155,6 +155,14 @@ def _ranked(query: str, filters: _Filters, mode: str, depth: int, per_source: bo
     if mode != "hybrid":
         return [(chunk_id, score) for _, chunk_id, score in (keyword or vector_ranking)[:depth]]
     return reciprocal_rank_fusion([keyword[:depth], vector_ranking[:depth]])[:depth]
+
+
+def _query_encoder() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    if pid not in _query_encoders:
+        _query_encoders.clear()
+        _query_encoders[pid] = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="query-embedding")
+    return _query_encoders[pid]
 
 
 def reciprocal_rank_fusion(rankings: list[list[tuple[str, int, float]]]) -> list[tuple[int, float]]:
