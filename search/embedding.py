@@ -163,6 +163,19 @@ def _tokenized(model: Any, texts: list[str]) -> dict[str, Any]:
     return {k: torch.from_numpy(np.asarray(v, dtype=np.int64)) if isinstance(v, list) else v for k, v in features.items()}
 
 
+def _length_batches(lengths: list[int], budget: int) -> list[list[int]]:
+    """Row indices sorted by token count, cut into batches whose padded size (rows x longest) stays within budget;
+    a batch's last row is its longest."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    for row in order:
+        if batches and (len(batches[-1]) + 1) * lengths[row] <= budget:
+            batches[-1].append(row)
+        else:
+            batches.append([row])
+    return batches
+
+
 class _Unsupported(Exception):
     pass
 
@@ -211,7 +224,7 @@ class _FastEncoder:
         bf16_dot = amx or getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
         self.large = torch.bfloat16 if amx else torch.float32
         self.small = torch.bfloat16 if bf16_dot else torch.float32
-        self.name = {(True, True): "fast-bf16", (False, True): "fast-fp32+bf16"}.get((amx, bf16_dot), "fast-fp32")
+        self.name = "fast-bf16" if amx else "fast-fp32+bf16" if bf16_dot else "fast-fp32"
         self.model = model
         self.heads = int(config.num_attention_heads)
         self.hidden = int(config.hidden_size)
@@ -238,18 +251,11 @@ class _FastEncoder:
                 features = _tokenized(self.model, group)
                 ids, types, mask = features["input_ids"], features["token_type_ids"], features["attention_mask"]
                 lengths = mask.sum(dim=1).tolist()
-                order = sorted(range(len(group)), key=lambda i: lengths[i])
-                k = 0
-                while k < len(order):
-                    n = 1  # sorted ascending, so the batch's last text is its longest
-                    while k + n < len(order) and (n + 1) * lengths[order[k + n]] <= TOKEN_BUDGET:
-                        n += 1
-                    rows = order[k : k + n]
+                for rows in _length_batches(lengths, TOKEN_BUDGET):
                     width = int(lengths[rows[-1]])
                     index = torch.tensor(rows)
                     vectors = self._forward(ids[index, :width], types[index, :width], mask[index, :width])
                     result[[start + r for r in rows]] = vectors.numpy()
-                    k += n
         return result
 
     def _forward(self, ids: Any, types: Any, mask: Any) -> Any:
@@ -359,23 +365,17 @@ class _HalfEncoder:
 
         tensors = {k: v for k, v in features.items() if isinstance(v, torch.Tensor)}
         lengths = features["attention_mask"].sum(dim=1).tolist()
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         full = int(features["attention_mask"].shape[1])
+        batches = _length_batches(lengths, HALF_TOKEN_BUDGET)
         vectors = []
-        k = 0
-        while k < len(order):
-            n = 1
-            while k + n < len(order) and (n + 1) * lengths[order[k + n]] <= HALF_TOKEN_BUDGET:
-                n += 1
-            rows = order[k : k + n]
+        for rows in batches:
             width = int(lengths[rows[-1]]) if self.trim else full
             index = torch.tensor(rows)
             batch = {name: t[index, :width].to(self.device, non_blocking=True) for name, t in tensors.items()}
             batch.update({name: v for name, v in features.items() if name not in tensors})
             embedded = self.model.forward(batch)["sentence_embedding"]
             vectors.append(torch.nn.functional.normalize(embedded.float(), p=2.0, dim=1))
-            k += n
-        return torch.cat(vectors), order
+        return torch.cat(vectors), [row for rows in batches for row in rows]
 
     @staticmethod
     def _fetch(result: np.ndarray, start: int, vectors: Any, order: list[int]) -> None:

@@ -137,17 +137,21 @@ def search_chunks(
 
 def _ranked(query: str, filters: _Filters, mode: str, depth: int, per_source: bool) -> list[tuple[int, float]]:
     fetch = depth * 3 if per_source else depth
-    name, path = serving_model()
-    # The query's embedding is computed on another thread while the database plans and ranks by keyword: the two
-    # run on two cores at once (a chart's hybrid search 26 -> 20 ms on two; torch and the driver release the GIL).
-    pending = _query_encoder().submit(embedding.encode, [query], path=path) if mode != "keyword" else None
+    pending = None
+    if mode != "keyword":
+        # The query's embedding is computed on another thread while the database plans and ranks by keyword: the
+        # two run on two cores at once (torch and the driver release the GIL).
+        name, path = serving_model()
+        pending = _query_encoder().submit(embedding.encode, [query], path=path)
     plan = keyword_plan(query, filters) if mode != "vector" else None
     pool = plan is not None and plan.too_broad
     keyword = _dedupe(keyword_ranks(query, filters, fetch, plan=plan), per_source) if plan and not pool else []
+    limit = max(fetch, VECTOR_POOL) if pool else fetch
     nearest = []
-    if pending is not None or pool:
-        vector = pending.result()[0] if pending is not None else embedding.encode([query], path=path)[0]
-        nearest = nearest_chunks(vector, name, filters, max(fetch, VECTOR_POOL) if pool else fetch)
+    if pending is not None:
+        nearest = nearest_chunks(pending.result()[0], name, filters, limit)
+    elif pool:  # keyword mode, every query word common: rank within the nearest chunks
+        nearest = vector_ranks(query, filters, limit)
     if pool:
         within = [chunk_id for chunk_id, _, _ in nearest] or None
         keyword = _dedupe(keyword_ranks(query, filters, fetch, plan=plan, within=within), per_source)
