@@ -204,11 +204,11 @@ def study_refresh(study: m.ImagingStudy) -> None:
     """Recount series and instances, gather modalities and refresh the study's timeline row."""
     series = list(study.series.annotate(n=Count("instances")))
     for s in series:
-        if s.num_instances != s.n:
+        if s.n and s.num_instances != s.n:  # a series with no files yet keeps the count its ImagingStudy declared
             s.num_instances = s.n
             s.save(update_fields=["num_instances"])
     study.num_series = len(series)
-    study.num_instances = sum(s.n for s in series)
+    study.num_instances = sum(s.num_instances for s in series)
     study.modalities = ",".join(sorted({s.modality for s in series if s.modality}))[:100]
     study.save(update_fields=["num_series", "num_instances", "modalities"])
     event = timeline_event_for(study)

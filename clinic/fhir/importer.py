@@ -396,6 +396,8 @@ class FhirImporter:
         if model is m.ImagingStudy:
             _adopt_dicom_studies(values)
         changed = upsert(model, values, unique=["fhir_id"])
+        if model is m.ImagingStudy:
+            _write_series(changed, values, self.run)
         events = []
         for pk, row in zip(changed, values, strict=True):
             known[row["fhir_id"]] = pk
@@ -416,6 +418,21 @@ def _adopt_dicom_studies(values: list[Row]) -> None:
     for study in m.ImagingStudy.objects.filter(study_uid__in=by_uid).exclude(fhir_id__in=by_uid.values()):
         study.fhir_id = by_uid[study.study_uid]
         study.save(update_fields=["fhir_id"])
+
+
+def _write_series(study_ids: list[int], values: list[Row], run: m.IngestionRun) -> None:
+    """The series an ImagingStudy lists, as ImagingSeries rows of its study.
+
+    A series that DICOM files have filled is the files' account: the resource does not overwrite it. A series with no
+    images that the study no longer lists goes.
+    """
+    declared = {s["series_uid"]: (study_id, s) for study_id, row in zip(study_ids, values, strict=True) for s in row["series"]}
+    filled = set(
+        m.ImagingSeries.objects.filter(series_uid__in=declared, instances__isnull=False).values_list("series_uid", flat=True)
+    )
+    m.ImagingSeries.objects.filter(study_id__in=study_ids, instances__isnull=True).exclude(series_uid__in=declared).delete()
+    rows = [{**s, "study_id": study_id, "run_id": run.pk} for uid, (study_id, s) in declared.items() if uid not in filled]
+    upsert(m.ImagingSeries, rows, unique=["series_uid"])
 
 
 def _is_exported_variant(resource: dict[str, Any]) -> bool:

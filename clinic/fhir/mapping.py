@@ -373,7 +373,45 @@ def imaging_study(r: dict[str, Any]) -> Row:
         "body_site": str(body_site.get("display") or "")[:200],
         "num_series": int(r.get("numberOfSeries") or len(series) or 0),
         "num_instances": int(r.get("numberOfInstances") or 0),
+        "series": imaging_series(series),  # not a column: the importer writes them as ImagingSeries rows
     }
+
+
+def imaging_series(series: Any) -> list[Row]:
+    """ImagingStudy.series → ImagingSeries values (uid and modality are required in R4)."""
+    if not isinstance(series, list):
+        raise FieldError("series", "must be a list")
+    rows = []
+    for i, s in enumerate(series):
+        if not isinstance(s, dict):
+            raise FieldError(f"series[{i}]", "must be an object")
+        uid = s.get("uid")
+        if not isinstance(uid, str) or not uid.strip():
+            raise FieldError(f"series[{i}].uid", "a series instance UID is required")
+        modality = s.get("modality")
+        if not isinstance(modality, dict):
+            raise FieldError(f"series[{i}].modality", f"a Coding is required, not {modality!r}")
+        # R4 has a Coding here; R5 a CodeableConcept.
+        modality = str(modality.get("code") or coding(modality, f"series[{i}].modality")[1])
+        instances = s.get("instance") or []
+        if not isinstance(instances, list):
+            raise FieldError(f"series[{i}].instance", "must be a list")
+        number, count = s.get("number"), s.get("numberOfInstances")
+        for field, value in ((f"series[{i}].number", number), (f"series[{i}].numberOfInstances", count)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise FieldError(field, f"must be a non-negative integer, not {value!r}")
+        body_site = s.get("bodySite") if isinstance(s.get("bodySite"), dict) else {}
+        rows.append(
+            {
+                "series_uid": uid.strip()[:128],
+                "number": number,
+                "modality": modality[:16],
+                "body_part": str(body_site.get("display") or body_site.get("code") or "")[:100],
+                "description": str(s.get("description") or "")[:500],
+                "num_instances": count if count is not None else len(instances),
+            }
+        )
+    return rows
 
 
 MapFn = Callable[[dict[str, Any]], Row]

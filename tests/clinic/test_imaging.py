@@ -167,3 +167,65 @@ def test_it_links_the_timeline_item_of_a_study_to_its_viewer(ada, logged_in):
     study = m.ImagingStudy.objects.get()
     page = logged_in.get(f"/patients/{ada.pk}/items/imaging/{study.pk}/").content.decode()
     assert f"/patients/{ada.pk}/imaging/studies/{study.pk}/" in page and "Open the study viewer" in page
+
+
+def _study_bundle(ada: m.Patient, series: list[dict], study_uid: str = "1.2.840.99.1") -> bytes:
+    study = {
+        "resourceType": "ImagingStudy",
+        "id": "fhir-study-2",
+        "status": "available",
+        "subject": {"reference": f"Patient/{ada.fhir_id}"},
+        "identifier": [{"system": "urn:dicom:uid", "value": f"urn:oid:{study_uid}"}],
+        "started": "2024-03-01T10:00:00+00:00",
+        "series": series,
+    }
+    return dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": study}]})
+
+
+def _series(uid: str, number: int, modality: str = "DX", instances: int = 2) -> dict:
+    return {
+        "uid": uid,
+        "number": number,
+        "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": modality},
+        "bodySite": {"system": "http://snomed.info/sct", "code": "51185008", "display": "Thoracic structure"},
+        "instance": [{"uid": f"{uid}.{i}", "sopClass": {"code": "1.2.840.10008.5.1.4.1.1.1.1"}} for i in range(instances)],
+    }
+
+
+def test_it_stores_the_series_a_fhir_imaging_study_lists(ada):
+    run = fhir_import_bytes(
+        name="study.json", data=_study_bundle(ada, [_series("1.2.840.99.1.1", 1), _series("1.2.840.99.1.2", 2, "CT", 3)])
+    )
+    assert run.status == "succeeded", run.errors
+    study = m.ImagingStudy.objects.get(fhir_id="fhir-study-2")
+    series = list(study.series.values_list("series_uid", "number", "modality", "body_part", "num_instances"))
+    assert series == [("1.2.840.99.1.1", 1, "DX", "Thoracic structure", 2), ("1.2.840.99.1.2", 2, "CT", "Thoracic structure", 3)]
+    assert study.num_series == 2
+    # The study no longer lists the second series: it goes (it has no images); the first is updated in place.
+    fhir_import_bytes(name="study.json", data=_study_bundle(ada, [_series("1.2.840.99.1.1", 7)]))
+    assert list(study.series.values_list("series_uid", "number")) == [("1.2.840.99.1.1", 7)]
+
+
+def test_it_rejects_a_series_without_a_uid_naming_the_place(ada):
+    bad = _series("1.2.840.99.1.1", 1)
+    del bad["uid"]
+    run = fhir_import_bytes(name="study.json", data=_study_bundle(ada, [_series("1.2.840.99.1.3", 1), bad]))
+    assert run.status == "failed"
+    assert any(e.get("field") == "series[1].uid" and e.get("file") == "study.json" for e in run.errors), run.errors
+    assert not m.ImagingStudy.objects.filter(fhir_id="fhir-study-2").exists() and not m.ImagingSeries.objects.exists()
+
+
+def test_dicom_files_fill_a_series_the_fhir_study_declared(ada):
+    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    ada.mrn = str(ds.PatientID)
+    ada.save()
+    declared = [_series(str(ds.SeriesInstanceUID), 9, "CT", 1), _series(str(ds.SeriesInstanceUID) + ".77", 10, "CT", 4)]
+    fhir_import_bytes(name="study.json", data=_study_bundle(ada, declared, study_uid=str(ds.StudyInstanceUID)))
+    call_command("import_dicom", str(pydicom_file("CT_small.dcm")))
+    study = m.ImagingStudy.objects.get()
+    filled = study.series.get(series_uid=str(ds.SeriesInstanceUID))
+    assert filled.instances.count() == 1 and filled.number == ds.get("SeriesNumber")
+    # The series without files keeps its declared count; re-importing the resource leaves the files' series alone.
+    assert study.num_series == 2 and study.num_instances == 1 + 4
+    fhir_import_bytes(name="study.json", data=_study_bundle(ada, declared[1:], study_uid=str(ds.StudyInstanceUID)))
+    assert filled.instances.count() == 1 and study.series.count() == 2
