@@ -65,16 +65,20 @@ def question_ask(*, patient: m.Patient, question: str, request: HttpRequest | No
     exchange = AssistantExchange.objects.create(
         patient=patient, user=_user(request, user), question=question, backend=answer.get("backend", ""), answer=answer
     )
-    cited = sorted({f"{c['source_type']}:{c['source_id']}" for s in answer["sentences"] for c in s["citations"]})
     audit_record(
         request=request,
         user=user,
         action="ask",
         patient=patient,
         target=f"exchange:{exchange.pk}",
-        detail={"question": question, "tools": answer.get("tools", []), "cited": cited[:100]},
+        detail={"question": question, "tools": answer.get("tools", []), "cited": _cited(answer["sentences"])},
     )
     return exchange.as_answer()
+
+
+def _cited(sentences: list[dict[str, Any]]) -> list[str]:
+    """The records the sentences cite, as `source_type:source_id` (the first 100)."""
+    return sorted({f"{c['source_type']}:{c['source_id']}" for s in sentences for c in s.get("citations") or []})[:100]
 
 
 def exchange_answer(*, exchange_id: int) -> None:
@@ -90,9 +94,19 @@ def exchange_answer(*, exchange_id: int) -> None:
 
     try:
         answer = llm.answer(patient=exchange.patient, question=exchange.question, on_text=partial)
-        AssistantExchange.objects.filter(pk=exchange_id).update(
-            status=AssistantExchange.Status.READY, answer=answer, partial_text=""
-        )
+        with transaction.atomic():
+            AssistantExchange.objects.filter(pk=exchange_id).update(
+                status=AssistantExchange.Status.READY, answer=answer, partial_text=""
+            )
+            # The worker read the chart on the asker's behalf: which tools, and what the answer shows them.
+            audit_record(
+                user=exchange.user,
+                via="worker",
+                action="ask.answer",
+                patient=exchange.patient,
+                target=f"exchange:{exchange_id}",
+                detail={"tools": answer.get("tools", []), "cited": _cited(answer["sentences"])},
+            )
     except Exception as e:
         logger.exception("question %s failed", exchange_id)
         failed = {
@@ -175,16 +189,25 @@ def draft_generate(*, draft_id: int) -> None:
         )
         sections = llm.draft(kind=draft.kind, patient=draft.patient, encounter=encounter, on_section=written, on_text=partial)
         sections = grounding.ground_sections(sections)
-        Draft.objects.filter(pk=draft_id).update(
-            status=Draft.Status.READY,
-            sections=sections,
-            generated=sections,
-            partial_text="",
-            encounter=encounter,
-            backend=llm.backend_name(),
-            model_name=llm.model_name(),
-            updated_at=timezone.now(),
-        )
+        with transaction.atomic():
+            Draft.objects.filter(pk=draft_id).update(
+                status=Draft.Status.READY,
+                sections=sections,
+                generated=sections,
+                partial_text="",
+                encounter=encounter,
+                backend=llm.backend_name(),
+                model_name=llm.model_name(),
+                updated_at=timezone.now(),
+            )
+            audit_record(
+                user=draft.created_by,
+                via="worker",
+                action="draft.generate",
+                patient=draft.patient,
+                target=f"draft:{draft_id}",
+                detail={"kind": draft.kind, "cited": _cited([s for section in sections for s in section["sentences"]])},
+            )
     except Exception as e:
         logger.exception("draft %s failed", draft_id)
         Draft.objects.filter(pk=draft_id).update(

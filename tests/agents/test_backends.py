@@ -7,6 +7,7 @@ import pytest
 
 from agents import llm, services
 from agents.models import AssistantExchange, Draft
+from clinic.models import AuditEvent
 from tests.agents.fake_openai import FakeOpenAI
 
 
@@ -72,6 +73,10 @@ def test_it_answers_through_an_openai_compatible_server_keeping_only_cited_sente
     assert answer["answer"] == "The latest HbA1c is 6.7 %."
     assert answer["sentences"][0]["citations"][0]["source_type"] == "observation"
     assert answer["dropped_uncited"] == 1
+    # The worker's reads are audited as well as the question: the tools it called and the records it cites.
+    worker = AuditEvent.objects.get(action="ask.answer", target=f"exchange:{answer['id']}")
+    assert worker.via == "worker" and worker.patient_id == ada.pk and worker.detail["tools"]
+    assert worker.detail["cited"] == [f"observation:{answer['sentences'][0]['citations'][0]['source_id']}"]
     assert FakeOpenAI.requests[-1]["model"] == "served-model"
     assert "[1] The most recent Hemoglobin A1c is 6.7 %" in FakeOpenAI.requests[-1]["messages"][1]["content"]
 
@@ -84,3 +89,6 @@ def test_it_flags_uncited_generated_draft_sentences(ada, settings, openai_server
     sentences = [s for sec in draft.sections for s in sec["sentences"]]
     assert draft.status == "ready" and len(FakeOpenAI.requests) >= len(draft.sections)  # one call per section
     assert any(not s["supported"] for s in sentences if not s["citations"])
+    audit = AuditEvent.objects.get(action="draft.generate", target=f"draft:{draft.pk}")
+    cited = {f"{c['source_type']}:{c['source_id']}" for s in sentences for c in s["citations"]}
+    assert audit.via == "worker" and audit.patient_id == ada.pk and cited and set(audit.detail["cited"]) == cited
