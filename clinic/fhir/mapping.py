@@ -400,7 +400,7 @@ def imaging_series(series: Any) -> list[Row]:
         for field, value in ((f"series[{i}].number", number), (f"series[{i}].numberOfInstances", count)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise FieldError(field, f"must be a non-negative integer, not {value!r}")
-        body_site = s.get("bodySite") if isinstance(s.get("bodySite"), dict) else {}
+        body_site: dict[str, Any] = s["bodySite"] if isinstance(s.get("bodySite"), dict) else {}
         rows.append(
             {
                 "series_uid": uid.strip()[:128],
