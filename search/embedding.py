@@ -4,12 +4,13 @@ Three backends give the same vectors (settings.EMBEDDING_BACKEND):
 
 - "torch": SentenceTransformer.encode, as published (float32, 32 texts per forward pass).
 - "fast" (CPU): the same BERT encoder run by a compact forward pass: linear layers with weights prepacked once for
-  oneDNN (bfloat16 on AMX tiles where the CPU has them, else float32 on AVX-512/AVX2) and the GELU fused into
-  its layer, sequences sorted by token count and batched up to a token budget so padding stays near zero, mean
-  pooling and L2 norm in float32. On a 2-core AMX CPU: about 3x SentenceTransformer's passages/s (2.8-3.2x per
-  round on a busy machine, up to 4x on a quiet one); on a 2-core Xeon without AMX, float32 at ~80% of the cores'
-  peak, about 1.3x (SentenceTransformer already runs near that peak there); cosine >= 0.9999 to its vectors
-  (tests/perf/bench_search.py). A few tokens (a search query) take bfloat16 weights wherever the CPU has
+  oneDNN (bfloat16 on AMX tiles, or where the CPU's bfloat16 dot products measure faster than float32, else
+  float32 on AVX-512/AVX2) and the GELU fused into its layer, sequences sorted by token count and batched up to a
+  token budget so padding stays near zero, mean pooling and L2 norm in float32. Against SentenceTransformer's
+  passages/s on 2 cores: about 3x with AMX (2.8-3.2x per round on a busy machine, up to 4x on a quiet one); 2.2x
+  on an AMD EPYC (Zen 4) in bfloat16 without AMX; about 1.3-1.5x in float32 on a Xeon without AMX or an AVX2-only
+  EPYC (float32 at ~80% of the cores' peak, where SentenceTransformer already runs); cosine >= 0.9999 to its
+  vectors (tests/perf/bench_search.py). A few tokens (a search query) take bfloat16 weights wherever the CPU has
   bfloat16 dot products, AMX or not: that work is bound by reading the weights, and half the bytes cut a query's
   embedding from 4.6 to 3.9 ms on one core. ONNX Runtime was measured too: float32 no faster than torch, int8 ~1.5x at
   cosine 0.989, so neither is used.
@@ -215,16 +216,19 @@ class _FastEncoder:
             raise _Unsupported(f"position embeddings {config.position_embedding_type}")
         if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
             raise _Unsupported("torch built without oneDNN")
-        # Batches in bfloat16 only with AMX tiles: with AVX512-BF16 alone oneDNN's bfloat16 linear ran at 163 GFLOP/s
-        # against float32's 293 on a 2-core Xeon, and the whole encoder at 0.85x SentenceTransformer instead of 1.3x.
-        # A few tokens (a search query) are bound by reading the weights, not by arithmetic: there bfloat16 halves
-        # the bytes wherever the CPU has bfloat16 dot products, and the database working beside it on the other
-        # core slows down less (a chart's worst-case search p50/p95 15.7/21.8 -> 13.4/18.9 ms).
+        # Batches in bfloat16 with AMX tiles, and without them only where the CPU's bfloat16 dot products measure
+        # faster than float32 (_bfloat16_pays): on a 2-core Xeon with AVX512-BF16 alone oneDNN's bfloat16 linear ran
+        # at 163 GFLOP/s against float32's 293 (the encoder 0.85x SentenceTransformer instead of 1.3x), on a 2-core
+        # AMD EPYC (Zen 4) at 434 against 219 (2.2x instead of 1.46x). A few tokens (a search query) are bound by
+        # reading the weights, not by arithmetic: there bfloat16 halves the bytes wherever the CPU has bfloat16 dot
+        # products, and the database working beside it on the other core slows down less (a chart's worst-case
+        # search p50/p95 15.7/21.8 -> 13.4/18.9 ms).
         amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
         bf16_dot = amx or getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-        self.large = torch.bfloat16 if amx else torch.float32
+        batch_bf16 = amx or (bf16_dot and _bfloat16_pays())
+        self.large = torch.bfloat16 if batch_bf16 else torch.float32
         self.small = torch.bfloat16 if bf16_dot else torch.float32
-        self.name = "fast-bf16" if amx else "fast-fp32+bf16" if bf16_dot else "fast-fp32"
+        self.name = "fast-bf16" if batch_bf16 else "fast-fp32+bf16" if bf16_dot else "fast-fp32"
         self.model = model
         self.heads = int(config.num_attention_heads)
         self.hidden = int(config.hidden_size)
@@ -282,6 +286,31 @@ class _FastEncoder:
         weights = mask.to(torch.float32).unsqueeze(-1)
         pooled = (h.view(batch, width, hidden).float() * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
         return F.normalize(pooled, p=2.0, dim=1)
+
+
+def _bfloat16_pays() -> bool:
+    """Whether oneDNN's bfloat16 linear layer runs a batch-sized product at least 1.3x as fast as float32 on this
+    CPU (best of three timings each, interleaved; ~0.1 s once per process and model)."""
+    import time
+
+    import torch
+
+    linear = torch.ops.mkldnn._linear_pointwise
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2048, 384, generator=generator)
+    w = torch.randn(1536, 384, generator=generator)
+    cases = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        packed = torch.ops.mkldnn._reorder_linear_weight(w.to(dtype), None)
+        cases[dtype] = (x.to(dtype), packed, torch.zeros(1536, dtype=dtype))
+    best = {dtype: math.inf for dtype in cases}
+    with torch.inference_mode():
+        for _ in range(4):
+            for dtype, (inputs, weight, bias) in cases.items():
+                start = time.perf_counter()
+                linear(inputs, weight, bias, "none", [], "")
+                best[dtype] = min(best[dtype], time.perf_counter() - start)
+    return best[torch.bfloat16] * 1.3 <= best[torch.float32]
 
 
 @dataclass(frozen=True)
