@@ -24,10 +24,17 @@ MODES = ("keyword", "vector", "hybrid")
 CORPORA = ("notes", "knowledge")
 NOTE_KINDS = ("note", "report")
 RRF_K = 60
-HNSW_DIMENSION = 384  # the dimension the partial HNSW index covers (see migrations 0001 and 0005)
-# Candidates the HNSW search keeps: recall@10 0.985 at 1,000,000 chunks for about 8 ms (400: 0.967, 4 ms).
-HNSW_EF_SEARCH = 800
-_query_encoders: dict[int, ThreadPoolExecutor] = {}  # by process: a pool's threads do not survive a fork
+HNSW_DIMENSION = 384  # the dimension the partial HNSW indexes cover (see migrations 0001, 0005 and 0006)
+# The graph is split in HNSW_SHARDS by chunk_id % HNSW_SHARDS (migration 0006), each searched for the nearest, the
+# shards two at a time on two connections where the cores allow. Candidates each shard's search keeps: HNSW_EF_SEARCH
+# from a million vectors up (realistic chunks: recall@10 0.973; 300: 0.962; one unsplit graph at pgvector's maximum of
+# 1,000: 0.955), in proportion below, down to HNSW_EF_SEARCH_MIN: at 100,000 vectors ef_search 400 made each shard's
+# search visit most of its 25,000 and the search cost more than one graph's had.
+HNSW_SHARDS = 4
+HNSW_EF_SEARCH = 400
+HNSW_EF_SEARCH_MIN = 100
+HNSW_EF_FULL_AT = 1_000_000
+_pools: dict[tuple[int, str], ThreadPoolExecutor] = {}  # by process and name
 _STOPWORDS = frozenset(
     "a an and are as at be been but by can do does for from had has have how i if in into is it its me my no not "
     "of on or so than that the their then there these they this to was were what when where which who why will "
@@ -142,7 +149,7 @@ def _ranked(query: str, filters: _Filters, mode: str, depth: int, per_source: bo
         # The query's embedding is computed on another thread while the database plans and ranks by keyword: the
         # two run on two cores at once (torch and the driver release the GIL).
         name, path = serving_model()
-        pending = _query_encoder().submit(embedding.encode, [query], path=path)
+        pending = _pool("query-embedding", os.cpu_count() or 2).submit(embedding.encode, [query], path=path)
     plan = keyword_plan(query, filters) if mode != "vector" else None
     pool = plan is not None and plan.too_broad
     keyword = _dedupe(keyword_ranks(query, filters, fetch, plan=plan), per_source) if plan and not pool else []
@@ -161,12 +168,12 @@ def _ranked(query: str, filters: _Filters, mode: str, depth: int, per_source: bo
     return reciprocal_rank_fusion([keyword[:depth], vector_ranking[:depth]])[:depth]
 
 
-def _query_encoder() -> ThreadPoolExecutor:
+def _pool(name: str, workers: int) -> ThreadPoolExecutor:
+    """This process's pool of that name (a pool's threads do not survive a fork)."""
     pid = os.getpid()
-    if pid not in _query_encoders:
-        _query_encoders.clear()
-        _query_encoders[pid] = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="query-embedding")
-    return _query_encoders[pid]
+    if (pid, name) not in _pools:
+        _pools[(pid, name)] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+    return _pools[(pid, name)]
 
 
 def reciprocal_rank_fusion(rankings: list[list[tuple[str, int, float]]]) -> list[tuple[int, float]]:
@@ -364,15 +371,14 @@ def nearest_chunks(
 ) -> list[tuple[int, float, str]]:
     literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
     exact = filters.patient_id is not None if exact is None else exact
-    use_hnsw = not exact and len(vector) == HNSW_DIMENSION
-    distance = (
-        f"(e.embedding::vector({HNSW_DIMENSION})) <=> %s::vector({HNSW_DIMENSION})" if use_hnsw else "e.embedding <=> %s::vector"
-    )
     where, params = filters.sql()
-    vectors = f"AND e.dimension = {HNSW_DIMENSION}" if use_hnsw else ""
+    vectors = ""
     if filters.patient_id is not None:  # the chart's vectors through their own index (ChunkEmbedding.patient)
-        vectors += " AND e.patient_id = %s"
+        vectors = " AND e.patient_id = %s"
         params = [filters.patient_id, *params]
+    if not exact and len(vector) == HNSW_DIMENSION:
+        return _nearest_in_shards(vectors, where, [literal, model, *params], limit)
+    distance = "e.embedding <=> %s::vector"
     chart_first = exact and filters.whole_chart
     if chart_first:
         # The nearest of the chart's vectors first, joined to their chunks afterwards: no chunk row is read for the
@@ -390,20 +396,74 @@ def nearest_chunks(
             f"ORDER BY {distance} LIMIT %s"
         )
         arguments = [literal, model, *params, literal, limit]
-    if use_hnsw:
-        local = (
-            f"SET LOCAL hnsw.ef_search = {min(max(HNSW_EF_SEARCH, int(limit)), 1000)}; "  # pgvector's range ends at 1000
-            "SET LOCAL hnsw.iterative_scan = relaxed_order"  # more than that many: the scan goes on
-        )
-    elif filters.patient_id is not None and not chart_first:
-        local = "SET LOCAL max_parallel_workers_per_gather = 0"  # one chart: workers cost more to start than they save
-    else:
-        local = ""  # nothing to set, so no transaction to scope it: two round trips less
+    # One chart: parallel workers cost more to start than they save. Otherwise nothing to set, so no transaction to
+    # scope it: two round trips less.
+    local = "SET LOCAL max_parallel_workers_per_gather = 0" if filters.patient_id is not None and not chart_first else ""
     with transaction.atomic() if local else contextlib.nullcontext(), connection.cursor() as cursor:
         if local:
             cursor.execute(local)
         cursor.execute(sql, arguments)
         return [(row[0], float(row[1]), row[2]) for row in cursor.fetchall()]
+
+
+def _nearest_in_shards(vectors: str, where: str, params: list[Any], limit: int) -> list[tuple[int, float, str]]:
+    """The nearest chunks of each HNSW shard (each through its own partial index), merged by distance.
+
+    Two groups of shards run side by side on two connections (this thread's and a pool thread's) where there are two
+    cores, unless this connection is inside a transaction: another connection would not see what it has written.
+    """
+    local = _shard_settings(limit)
+
+    def search(shards: list[int]) -> list[tuple[int, float, str]]:
+        sql, arguments = _shard_sql(shards, where, params, limit, vectors)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(local)
+            cursor.execute(sql, arguments)
+            return [(row[0], float(row[1]), row[2]) for row in cursor.fetchall()]
+
+    shards = list(range(HNSW_SHARDS))
+    if (os.cpu_count() or 1) > 1 and not connection.in_atomic_block:
+        elsewhere = _pool("shard-search", 1).submit(_on_own_connection, search, shards[1::2])
+        rows = search(shards[::2]) + elsewhere.result()
+    else:
+        rows = search(shards)
+    return [(chunk_id, 1 - distance, source) for chunk_id, distance, source in sorted(rows, key=lambda r: r[1])[:limit]]
+
+
+def _shard_settings(limit: int) -> str:
+    """This transaction's HNSW settings: ef_search from the planner's row count (no round trip more), never under
+    limit, within pgvector's range (to 1,000); a filter that leaves fewer than limit: the scan goes on (iterative)."""
+    return (
+        "SET LOCAL hnsw.iterative_scan = relaxed_order; SELECT set_config('hnsw.ef_search', least(1000, greatest("
+        f"{int(limit)}, {HNSW_EF_SEARCH_MIN}, least({HNSW_EF_SEARCH}, ({HNSW_EF_SEARCH} * reltuples / {HNSW_EF_FULL_AT})::int)"
+        "))::text, true) FROM pg_class WHERE oid = 'search_chunkembedding'::regclass"
+    )
+
+
+def _shard_sql(shards: list[int], where: str, params: list[Any], limit: int, vectors: str = "") -> tuple[str, list[Any]]:
+    """The nearest `limit` of each of these shards, unsorted across them. params: the query vector's literal, the
+    model, then the parameters of vectors and where. Each branch repeats its index's predicate word for word
+    (chunk_id % HNSW_SHARDS = k, dimension = HNSW_DIMENSION) for the planner to take that index."""
+    branch = (
+        f"(SELECT c.id, (e.embedding::vector({HNSW_DIMENSION})) <=> %s::vector({HNSW_DIMENSION}) AS distance, "
+        f"c.source_id FROM search_chunkembedding e JOIN search_chunk c ON c.id = e.chunk_id WHERE e.model = %s "
+        f"AND e.dimension = {HNSW_DIMENSION} {vectors} AND e.chunk_id %% {HNSW_SHARDS} = {{k}} AND {where} "
+        "ORDER BY distance LIMIT %s)"
+    )
+    return " UNION ALL ".join(branch.format(k=k) for k in shards), [*params, limit] * len(shards)
+
+
+def close_shard_connections() -> None:
+    """Close the connection the shard-search pool thread keeps open (before a test database is dropped)."""
+    pool = _pools.get((os.getpid(), "shard-search"))
+    if pool is not None:
+        pool.submit(lambda: connection.close()).result()  # looked up on the pool's thread: its own connection
+
+
+def _on_own_connection(fn: Any, *args: Any) -> Any:
+    """fn(*args) on a pool thread's own connection, replaced first if it has broken or aged (as a request would)."""
+    connection.close_if_unusable_or_obsolete()
+    return fn(*args)
 
 
 def _hits(ranked: list[tuple[int, float]], query: str) -> list[SearchHit]:

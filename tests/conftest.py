@@ -20,6 +20,16 @@ def pytest_configure(config: pytest.Config) -> None:
     app.conf.broker_transport_options = {"global_keyprefix": f"carebase-test-{os.getpid()}:"}
 
 
+@pytest.fixture(autouse=True)
+def _shard_search_connection_closed() -> Iterator[None]:
+    """A search outside a transaction leaves a pool thread's connection open (search.selectors): closed after each
+    test, or the test database could not be dropped at the end."""
+    yield
+    from search.selectors import close_shard_connections
+
+    close_shard_connections()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data beside the checkout; tests that need it are skipped (and say so) when it is absent."""

@@ -256,7 +256,8 @@ def _load(patients: list[int], per_patient: int, model: str, texts: _Texts, vect
     register_vector(connection.connection)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN ('chunk_search_vector_gin', 'embedding_hnsw_384')"
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE indexname = 'chunk_search_vector_gin' OR indexname LIKE 'embedding_hnsw_384%%'"
         )
         indexes = cursor.fetchall() if rebuild else []
         for name, _ in indexes:

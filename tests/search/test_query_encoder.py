@@ -1,5 +1,5 @@
-"""The pool that embeds a query beside the keyword ranking works in a process forked after the parent used it
-(a forked worker inherits the parent's pool but none of its threads)."""
+"""The pools beside a search (embedding the query, searching HNSW shards) work in a process forked after the parent
+used them (a forked worker inherits the parent's pools but none of their threads)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from search import selectors
 
 
 def _answer_in_child(queue) -> None:
-    queue.put(selectors._query_encoder().submit(sum, [1, 2, 3]).result(timeout=10))
+    queue.put(selectors._pool("query-embedding", 2).submit(sum, [1, 2, 3]).result(timeout=10))
 
 
 def test_a_forked_process_gets_a_pool_of_its_own():
-    assert selectors._query_encoder().submit(sum, [1, 2]).result(timeout=10) == 3  # the parent's threads exist now
+    assert selectors._pool("query-embedding", 2).submit(sum, [1, 2]).result(timeout=10) == 3  # the parent's threads exist now
     fork = multiprocessing.get_context("fork")
     queue = fork.Queue()
     child = fork.Process(target=_answer_in_child, args=(queue,))

@@ -180,3 +180,89 @@ def test_a_deep_population_search_stays_within_the_hnsw_settings_range(charts):
     # limit 100, excluding negated, one result per knowledge document: 1,200 vector candidates, over ef_search's 1,000
     assert search_chunks(query="chest pain", corpus="knowledge", limit=100, exclude_negated=True) == []
     assert search_chunks(query="chest pain", limit=100, exclude_negated=True, mode="vector")
+
+
+def _population_queries(name: str, path: str) -> list[tuple[str, np.ndarray]]:
+    texts = ["chest pain", "high blood pressure", "breast cancer in the family", "ankle sprain", "pneumonia", "diabetes"]
+    return list(zip(texts, embedding.encode(texts, path=path), strict=True))
+
+
+def test_population_vector_search_through_the_hnsw_shards_equals_exact_search(charts):
+    from search.selectors import HNSW_SHARDS, nearest_chunks
+
+    name, path = services.indexing_model()
+    assert len({chunk_id % HNSW_SHARDS for chunk_id in Chunk.objects.values_list("id", flat=True)}) > 1  # several shards
+    everyone = _Filters(("note", "report"), None, None, None, None)
+    for _, vector in _population_queries(name, path):
+        approximate = nearest_chunks(vector, name, everyone, 5, exact=False)
+        exact = nearest_chunks(vector, name, everyone, 5, exact=True)
+        assert [c for c, _, _ in approximate] == [c for c, _, _ in exact]
+        assert [s for _, s, _ in approximate] == pytest.approx([s for _, s, _ in exact], abs=1e-5)
+
+
+def test_each_hnsw_shard_is_searched_through_its_own_index(charts):
+    from django.db import connection, transaction
+
+    from search.selectors import HNSW_SHARDS, _shard_sql
+
+    name, path = services.indexing_model()
+    literal = "[" + ",".join(f"{x:.7g}" for x in _population_queries(name, path)[0][1]) + "]"
+    where, params = _Filters(("note",), None, None, None, None).sql()
+    for shard in range(HNSW_SHARDS):
+        sql, arguments = _shard_sql([shard], where, [literal, name, *params], 10)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a handful of rows: only a missed index would scan
+            cursor.execute(f"EXPLAIN {sql}", arguments)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert f"embedding_hnsw_384_s{shard}" in plan, plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_shards_are_searched_on_two_connections_with_the_same_result(settings, monkeypatch):
+    from django.db import transaction
+
+    from search import selectors
+
+    settings.JOBS_EAGER = True
+    chart = patient("Cy Twombly")
+    for i, text in enumerate(["crushing chest pain", "ankle sprain after a fall", "blood pressure 180/100", "cough, fever"]):
+        note(chart, f"HPI: {text}. Visit {i}.")
+    index_all()
+    name, path = services.indexing_model()
+    everyone = _Filters(("note", "report"), None, None, None, None)
+    pooled: list[int] = []
+    original = selectors._on_own_connection
+
+    def on_own_connection(fn, *args):
+        pooled.append(1)
+        return original(fn, *args)
+
+    monkeypatch.setattr(selectors, "_on_own_connection", on_own_connection)
+    monkeypatch.setattr(selectors.os, "cpu_count", lambda: 2)  # the side-by-side path even on a one-core machine
+    queries = _population_queries(name, path)
+    for _, vector in queries:
+        side_by_side = selectors.nearest_chunks(vector, name, everyone, 3, exact=False)
+        with transaction.atomic():  # inside a transaction: all shards on this connection
+            one_connection = selectors.nearest_chunks(vector, name, everyone, 3, exact=False)
+        assert side_by_side == one_connection and len(side_by_side) == 3
+    assert len(pooled) == len(queries)  # every search outside the transaction used the pool's connection
+
+
+def test_each_shard_searches_wider_as_the_index_grows(charts):
+    from django.db import connection, transaction
+
+    from search import selectors
+
+    def ef_search(rows: int, limit: int) -> int:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE pg_class SET reltuples = %s WHERE oid = 'search_chunkembedding'::regclass", [rows])
+            cursor.execute(selectors._shard_settings(limit))
+            cursor.execute("SHOW hnsw.ef_search")
+            value = int(cursor.fetchone()[0])
+            transaction.set_rollback(True)
+        return value
+
+    assert ef_search(10_000, 10) == selectors.HNSW_EF_SEARCH_MIN
+    assert ef_search(500_000, 10) == selectors.HNSW_EF_SEARCH // 2
+    assert ef_search(3_000_000, 10) == selectors.HNSW_EF_SEARCH
+    assert ef_search(10_000, 700) == 700 and ef_search(10_000, 1_500) == 1000
