@@ -172,6 +172,8 @@ def _pool(name: str, workers: int) -> ThreadPoolExecutor:
     """This process's pool of that name (a pool's threads do not survive a fork)."""
     pid = os.getpid()
     if (pid, name) not in _pools:
+        for inherited in [key for key in _pools if key[0] != pid]:  # a parent's, whose threads this process lacks
+            del _pools[inherited]
         _pools[(pid, name)] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
     return _pools[(pid, name)]
 
