@@ -49,10 +49,12 @@ def main() -> int:
                     row = mapper(entry.resource)
                     patient_ref = (row.pop("patient_ref", None) or "").partition("/")[2]
                     encounter_ref = (row.pop("encounter_ref", None) or "").partition("/")[2]
-                    row = {k: v for k, v in row.items() if not k.endswith("_ref")}
-                    if "patient_id" in {f.attname for f in model._meta.concrete_fields}:
+                    # Columns only: values such as an ImagingStudy's series are rows of their own in the importer.
+                    columns = {f.attname for f in model._meta.concrete_fields}
+                    row = {k: v for k, v in row.items() if k in columns}
+                    if "patient_id" in columns:
                         row["patient_id"] = patient_pk.get(patient_ref)
-                    if "encounter_id" in {f.attname for f in model._meta.concrete_fields}:
+                    if "encounter_id" in columns:
                         row["encounter_id"] = encounter_pk.get(encounter_ref)
                     obj, _ = model.objects.update_or_create(fhir_id=entry.resource["id"], defaults={**row, "raw": entry.resource})
                     if model is m.Patient:
