@@ -289,6 +289,10 @@ def _load(patients: list[int], per_patient: int, model: str, texts: _Texts, vect
         cursor.execute("RESET maintenance_work_mem")
         cursor.execute("VACUUM ANALYZE search_chunk" if connection.get_autocommit() else "ANALYZE search_chunk")
         cursor.execute("ANALYZE search_chunkembedding")
+        if connection.get_autocommit():
+            # The load's dirty pages written now, not by the checkpointer while the searches below are timed (a
+            # chart's worst-case p95 measured right after loading: 19.8-20.1 ms; on the same rows a minute later: 16.1).
+            cursor.execute("CHECKPOINT")
 
 
 RUNS = 200  # timed searches per figure
