@@ -38,6 +38,12 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={value!r}: expected a whole number") from None
 
 
+def queue_prefix(database_identity: str) -> str:
+    """Redis key prefix of the job queues: named after the database they serve, so two checkouts (or a test run
+    beside `make run`) sharing one Redis never run each other's jobs against the wrong database."""
+    return "carebase:" + hashlib.sha1(database_identity.encode(), usedforsecurity=False).hexdigest()[:12] + ":"
+
+
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
 DEBUG = env_bool("DEBUG", True)
@@ -131,11 +137,21 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1700)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"search.tasks.*": {"queue": "embed"}, "agents.tasks.*": {"queue": "llm"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Queues are named after the database they serve: two checkouts (or a test run beside `make run`) sharing one
-# Redis must never run each other's jobs against the wrong database.
-_DATABASE_IDENTITY = os.environ.get("DATABASE_URL") or str(DATA_DIR)
+
+
+# A job taken by a worker that died with it (SIGKILL, OOM, power) goes back to the queue after this many seconds
+# (a pool process that dies is noticed at once: CELERY_TASK_REJECT_ON_WORKER_LOST). Keep it above the longest job:
+# a job still running past it is handed to a second worker too (harmless, the tasks are idempotent, but wasted).
+JOB_VISIBILITY_TIMEOUT = env_int("JOB_VISIBILITY_TIMEOUT", 3600)
+if JOB_VISIBILITY_TIMEOUT < 1:
+    raise ImproperlyConfigured(f"JOB_VISIBILITY_TIMEOUT={JOB_VISIBILITY_TIMEOUT}: expected seconds, at least 1")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "global_keyprefix": "carebase:" + hashlib.sha1(_DATABASE_IDENTITY.encode(), usedforsecurity=False).hexdigest()[:12] + ":"
+    "global_keyprefix": queue_prefix(os.environ.get("DATABASE_URL") or str(DATA_DIR)),
+    "visibility_timeout": JOB_VISIBILITY_TIMEOUT,
+    # Workers look for such jobs every few seconds (kombu: every 10 s x a throttle of 10 by default), one small
+    # sorted-set query each time.
+    "unacked_restore_interval": max(1, min(10, JOB_VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
 }
 # Run jobs in the calling process instead of on a worker (tests of pure logic, or no Redis at all).
 JOBS_EAGER = env_bool("JOBS_EAGER", False)

@@ -17,7 +17,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Test jobs travel in Redis keys of their own: a `make run` worker on the same data must not take them."""
     from carebase.celery import app
 
-    app.conf.broker_transport_options = {"global_keyprefix": f"carebase-test-{os.getpid()}:"}
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, "global_keyprefix": f"carebase-test-{os.getpid()}:"}
 
 
 @pytest.fixture(autouse=True)
