@@ -7,9 +7,9 @@ Three backends give the same vectors (settings.EMBEDDING_BACKEND):
   oneDNN (bfloat16 on AMX tiles, or where the CPU's bfloat16 dot products measure faster than float32, else
   float32 on AVX-512/AVX2) and the GELU fused into its layer, sequences sorted by token count and batched up to a
   token budget so padding stays near zero, mean pooling and L2 norm in float32. Against SentenceTransformer's
-  passages/s on 2 cores: about 3x with AMX (2.8-3.2x per round on a busy machine, up to 4x on a quiet one); 2.2x
-  on an AMD EPYC (Zen 4) in bfloat16 without AMX; about 1.3-1.5x in float32 on a Xeon without AMX or an AVX2-only
-  EPYC (float32 at ~80% of the cores' peak, where SentenceTransformer already runs); cosine >= 0.9999 to its
+  passages/s on 2 cores: about 3x with AMX (2.8-3.2x per round on a busy machine, up to 4x on a quiet one); 3.4-3.8x
+  on an AMD EPYC Zen 5 and 2.2x on a Zen 4 in bfloat16 without AMX; about 1.3-1.5x in float32 on a Xeon without
+  AMX or an AVX2-only EPYC (float32 at ~80% of the cores' peak, where SentenceTransformer already runs); cosine >= 0.9999 to its
   vectors (tests/perf/bench_search.py). A few tokens (a search query) take bfloat16 weights wherever the CPU has
   bfloat16 dot products, AMX or not: that work is bound by reading the weights, and half the bytes cut a query's
   embedding from 4.6 to 3.9 ms on one core. ONNX Runtime was measured too: float32 no faster than torch, int8 ~1.5x at
