@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 import redis
+from celery import shared_task
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from pypdf import PdfWriter
 
+from carebase import jobs
 from carebase.jobs import broker_available
 from clinic.models import AuditEvent
 from search import services
-from search.admin_views import queue_lengths
+from search.admin_views import jobs_taken, queue_lengths
 from search.models import Chunk, KnowledgeDocument
 
 STATUS_URL = "admin:search_chunk_status"
@@ -140,6 +144,34 @@ def test_it_counts_jobs_waiting_in_the_embed_queue(
 
     assert queue_lengths() == {"embed": 1, "default": 0}
     assert '<td id="queue-embed">1</td>' in html and '<td id="queue-default">0</td>' in html
+
+
+started, release = threading.Event(), threading.Event()
+
+
+@shared_task(name="tests.held_job")
+def held_job() -> None:
+    started.set()
+    release.wait(30)
+
+
+def test_it_counts_jobs_a_worker_has_taken_and_not_finished(steward_client, celery_worker_real):
+    started.clear()
+    release.clear()
+    jobs._broker_checked = (0.0, False)  # asked afresh: an earlier test may have pointed at no broker
+    jobs.enqueue(held_job)
+    assert started.wait(30), "the worker did not take the job"
+    try:
+        html = steward_client.get(reverse(STATUS_URL)).content.decode()
+        assert jobs_taken() == 1
+        assert '<td id="jobs-taken">1</td>' in html
+        assert "goes back to its queue 3600 s" in html
+    finally:
+        release.set()
+    deadline = time.monotonic() + 30
+    while jobs_taken() and time.monotonic() < deadline:  # acknowledged once done
+        time.sleep(0.05)
+    assert jobs_taken() == 0
 
 
 def test_it_says_so_when_redis_is_unreachable(steward_client, knowledge, settings):
