@@ -46,11 +46,12 @@ def queue_lengths(queues: tuple[str, ...] = QUEUES) -> dict[str, int] | None:
     return {q: sum(next(sizes) for _ in group) for q, group in zip(queues, keys, strict=True)}
 
 
-def jobs_taken() -> int | None:
+def jobs_taken(*, prefix: str | None = None) -> int | None:
     """Jobs of any queue that a worker has taken and not finished (kombu keeps each in "unacked" until the worker
     acknowledges it, late, when done); those of a worker that died go back to their queue after
-    JOB_VISIBILITY_TIMEOUT. None when Redis does not answer."""
-    client, prefix = _broker()
+    JOB_VISIBILITY_TIMEOUT. `prefix`: another database's queues than this process's. None when Redis does not answer."""
+    client, own_prefix = _broker()
+    prefix = own_prefix if prefix is None else prefix
     try:
         return int(client.hlen(f"{prefix}unacked"))
     except (redis.RedisError, OSError):
@@ -68,14 +69,15 @@ def _models() -> list[dict[str, Any]]:
 
 
 def index_status_view(request: HttpRequest) -> HttpResponse:
+    queues = queue_lengths()
     context = {
         **admin.site.each_context(request),
         "title": "Search index status",
         "status": index_status(),
         "models": _models(),
         "configured_model": configured_model()[0],
-        "queues": queue_lengths(),
-        "taken": jobs_taken(),
+        "queues": queues,
+        "taken": jobs_taken() if queues is not None else None,  # no second wait for a Redis that did not answer
         "visibility_timeout": settings.JOB_VISIBILITY_TIMEOUT,
         "broker": maybe_sanitize_url(settings.CELERY_BROKER_URL),
         "knowledge_documents": KnowledgeDocument.objects.count(),

@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.models import Count
 
 from carebase.settings import queue_prefix
+from search.admin_views import jobs_taken
 from search.models import Chunk, ChunkEmbedding
 from tests.search import factories
 
@@ -74,8 +75,8 @@ class Deployment:
     def log(self, worker: subprocess.Popen[bytes]) -> str:
         return (self.log_dir / f"worker-{self.workers.index(worker)}.log").read_text(errors="replace")
 
-    def taken_not_acknowledged(self) -> int:
-        return int(self.redis.hlen(f"{self.prefix}unacked"))
+    def taken_not_acknowledged(self) -> int | None:
+        return jobs_taken(prefix=self.prefix)
 
     def stop(self) -> None:
         for worker in self.workers:
