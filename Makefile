@@ -26,7 +26,7 @@ run: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	DATABASE_URL=postgresql://mypy@127.0.0.1/unused .venv/bin/mypy  # type checks need settings, not a database
+	DATABASE_URL=postgresql://mypy@127.0.0.1/unused DEBUG=true .venv/bin/mypy  # type checks need settings, not a database
 
 test: setup browser lint
 	.venv/bin/pytest

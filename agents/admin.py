@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from agents.models import AssistantExchange, Draft
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from clinic.admin import PatientDataAdmin
 
 
 @admin.register(AssistantExchange)
-class AssistantExchangeAdmin(ReadOnlyAdmin):
+class AssistantExchangeAdmin(PatientDataAdmin):
     list_display = ["asked_at", "patient", "user", "question", "backend"]
     list_filter = ["backend"]
     search_fields = ["question", "patient__name"]
@@ -27,7 +17,7 @@ class AssistantExchangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Draft)
-class DraftAdmin(ReadOnlyAdmin):
+class DraftAdmin(PatientDataAdmin):
     list_display = ["created_at", "kind", "status", "patient", "created_by", "backend", "signed_at"]
     list_filter = ["kind", "status", "backend"]
     search_fields = ["patient__name"]

@@ -11,8 +11,9 @@ from pydantic import Field
 
 from agents import services
 from agents.models import Draft
-from agents.selectors import draft_get, draft_is_stale, exchange_get
-from clinic.selectors import patient_get
+from agents.selectors import draft_get
+from agents.services import draft_read, exchange_read, patient_drafts_read
+from clinic.access import request_actor, require_patient
 
 router = Router(tags=["agents"])
 
@@ -103,51 +104,51 @@ class SignOut(Schema):
 
 @router.post("/patients/{patient_id}/ask", response=AskOut, summary="Ask about a patient's chart; every sentence cited")
 def ask(request: HttpRequest, patient_id: int, body: AskIn) -> dict[str, Any]:
-    patient = patient_get(patient_id=patient_id)
-    return services.question_ask(patient=patient, question=body.question, request=request)
+    actor = request_actor(request)
+    patient = require_patient(actor=actor, patient_id=patient_id)
+    return services.question_ask(actor=actor, patient=patient, question=body.question)
 
 
-@router.get("/asks/{exchange_id}", response=AskOut, summary="A question asked earlier: its status and answer")
+@router.get("/asks/{exchange_id}", response=AskOut, summary="A question you asked earlier: its status and answer")
 def ask_read(request: HttpRequest, exchange_id: int) -> dict[str, Any]:
-    return exchange_get(exchange_id=exchange_id, user=request.user).as_answer()
+    return exchange_read(actor=request_actor(request), exchange_id=exchange_id).as_answer()
 
 
 @router.post("/patients/{patient_id}/drafts", response={202: DraftOut}, summary="Start a draft note (generated on a worker)")
 def draft_create(request: HttpRequest, patient_id: int, body: DraftIn) -> tuple[int, Draft]:
-    patient = patient_get(patient_id=patient_id)
+    actor = request_actor(request)
+    patient = require_patient(actor=actor, patient_id=patient_id, write=True)
     draft = services.draft_create(
+        actor=actor,
         patient=patient,
         kind=body.kind,
         encounter_id=body.encounter,
         date_from=body.date_from,
         date_to=body.date_to,
-        request=request,
     )
     return 202, draft_get(draft_id=draft.pk)
 
 
 @router.get("/patients/{patient_id}/drafts", response=list[DraftOut], summary="A patient's drafts, newest first")
 def draft_list(request: HttpRequest, patient_id: int) -> list[Draft]:
-    patient = patient_get(patient_id=patient_id)
-    return list(Draft.objects.filter(patient=patient)[:50])
+    actor = request_actor(request)
+    return patient_drafts_read(actor=actor, patient=require_patient(actor=actor, patient_id=patient_id), limit=50)
 
 
 @router.get("/drafts/{draft_id}", response=DraftOut, summary="A draft: status, sections, sentences with citations and support")
-def draft_read(request: HttpRequest, draft_id: int) -> Draft:
-    draft = draft_get(draft_id=draft_id)
-    if draft_is_stale(draft=draft) and services.runs_inline():
-        services.draft_generate(draft_id=draft.pk)  # extractive drafts take milliseconds: do not leave one waiting
-        draft = draft_get(draft_id=draft_id)
-    return draft
+def draft_detail(request: HttpRequest, draft_id: int) -> Draft:
+    return draft_read(actor=request_actor(request), draft_id=draft_id)
 
 
-@router.put("/drafts/{draft_id}", response=DraftOut, summary="Replace a ready draft's sections (the clinician's edits)")
+@router.put("/drafts/{draft_id}", response=DraftOut, summary="Replace a ready draft's sections (its author's edits)")
 def draft_edit(request: HttpRequest, draft_id: int, body: DraftEditIn) -> Draft:
     sections = [s.dict() for s in body.sections]
-    return services.draft_edit(draft=draft_get(draft_id=draft_id), sections=sections, request=request)
+    actor = request_actor(request)
+    return services.draft_edit(actor=actor, draft=draft_read(actor=actor, draft_id=draft_id), sections=sections)
 
 
 @router.post("/drafts/{draft_id}/sign", response=SignOut, summary="Sign a ready draft: it becomes a final clinical note")
 def draft_sign(request: HttpRequest, draft_id: int) -> dict[str, Any]:
-    note = services.draft_sign(draft=draft_get(draft_id=draft_id), request=request)
+    actor = request_actor(request)
+    note = services.draft_sign(actor=actor, draft=draft_read(actor=actor, draft_id=draft_id))
     return {"draft": draft_get(draft_id=draft_id), "note_id": note.pk}

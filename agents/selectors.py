@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
-
-from django.utils import timezone
 
 from agents.models import AssistantExchange, Draft
 from clinic import models as m
 
-STALE_AFTER = dt.timedelta(seconds=15)
-
 
 def draft_get(*, draft_id: int) -> Draft:
     return Draft.objects.select_related("patient").get(pk=draft_id)
-
-
-def draft_is_stale(*, draft: Draft) -> bool:
-    """Pending far longer than a queued job takes: its message was lost (or taken by a worker on another
-    database sharing the broker)."""
-    return draft.status == Draft.Status.PENDING and timezone.now() - draft.created_at > STALE_AFTER
 
 
 def patient_drafts(*, patient: m.Patient, limit: int = 10) -> list[Draft]:

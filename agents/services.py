@@ -8,33 +8,28 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from agents import drafting, grounding, llm
 from agents.models import AssistantExchange, Draft
+from agents.selectors import conversation
 from clinic import models as m
-from clinic.audit import audit_record
+from clinic.access import Actor, require_access, require_perm
+from clinic.audit import Action, audit
 from clinic.errors import InvalidInput
 from clinic.hooks import records_changed
-from clinic.timeline import timeline_event_for, timeline_upsert
+from clinic.timeline import KIND_MODELS, timeline_event_for, timeline_upsert
 
 logger = logging.getLogger(__name__)
 DRAFT_KINDS = [k.value for k in Draft.Kind]
 
 
-def _user(request: HttpRequest | None, user: Any) -> Any:
-    if user is not None:
-        return user
-    if request is not None and request.user.is_authenticated:
-        return request.user
-    return None
-
-
 @transaction.atomic
-def question_ask(*, patient: m.Patient, question: str, request: HttpRequest | None = None, user: Any = None) -> dict[str, Any]:
-    """Answer a question about one chart, keep it in the user's conversation and audit it."""
+def question_ask(*, actor: Actor, patient: m.Patient, question: str) -> dict[str, Any]:
+    """Answer a question about one chart the actor may read, keep it in their conversation and audit it."""
+    require_access(actor=actor, patient=patient)
     question = (question or "").strip()
     if not question:
         raise InvalidInput("question: ask something, e.g. 'What is the most recent Hemoglobin A1c?'")
@@ -43,15 +38,14 @@ def question_ask(*, patient: m.Patient, question: str, request: HttpRequest | No
     if not runs_inline():  # a model answers on the llm queue; the client polls
         exchange = AssistantExchange.objects.create(
             patient=patient,
-            user=_user(request, user),
+            user=actor.user,
             question=question,
             backend=llm.backend_name(),
             status=AssistantExchange.Status.PENDING,
         )
-        audit_record(
-            request=request,
-            user=user,
-            action="ask",
+        audit(
+            actor=actor,
+            action=Action.ASK,
             patient=patient,
             target=f"exchange:{exchange.pk}",
             detail={"question": question, "queued": True},
@@ -63,12 +57,11 @@ def question_ask(*, patient: m.Patient, question: str, request: HttpRequest | No
         return exchange.as_answer()
     answer = llm.answer(patient=patient, question=question)
     exchange = AssistantExchange.objects.create(
-        patient=patient, user=_user(request, user), question=question, backend=answer.get("backend", ""), answer=answer
+        patient=patient, user=actor.user, question=question, backend=answer.get("backend", ""), answer=answer
     )
-    audit_record(
-        request=request,
-        user=user,
-        action="ask",
+    audit(
+        actor=actor,
+        action=Action.ASK,
         patient=patient,
         target=f"exchange:{exchange.pk}",
         detail={"question": question, "tools": answer.get("tools", []), "cited": _cited(answer["sentences"])},
@@ -92,17 +85,18 @@ def exchange_answer(*, exchange_id: int) -> None:
     def partial(text: str) -> None:  # what the model has written so far; the panel shows it as unchecked
         running.update(partial_text=text[:20000])
 
+    worker = Actor(user=exchange.user, channel="worker")
     try:
+        require_access(actor=worker, patient=exchange.patient)  # a break-the-glass grant may have ended meanwhile
         answer = llm.answer(patient=exchange.patient, question=exchange.question, on_text=partial)
         with transaction.atomic():
             AssistantExchange.objects.filter(pk=exchange_id).update(
                 status=AssistantExchange.Status.READY, answer=answer, partial_text=""
             )
             # The worker read the chart on the asker's behalf: which tools, and what the answer shows them.
-            audit_record(
-                user=exchange.user,
-                via="worker",
-                action="ask.answer",
+            audit(
+                actor=worker,
+                action=Action.ASK_ANSWER,
                 patient=exchange.patient,
                 target=f"exchange:{exchange_id}",
                 detail={"tools": answer.get("tools", []), "cited": _cited(answer["sentences"])},
@@ -122,15 +116,16 @@ def exchange_answer(*, exchange_id: int) -> None:
 @transaction.atomic
 def draft_create(
     *,
+    actor: Actor,
     patient: m.Patient,
     kind: str,
     encounter_id: int | None = None,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
-    request: HttpRequest | None = None,
-    user: Any = None,
 ) -> Draft:
-    """A pending draft, generated on the `llm` queue once this transaction commits."""
+    """A pending draft of a chart the actor may write to, generated once this transaction commits: on the `llm`
+    queue when a model writes it, in this process for the extractive backend (milliseconds)."""
+    require_access(actor=actor, patient=patient, write=True)
     if kind not in DRAFT_KINDS:
         raise InvalidInput(f"kind: unknown {kind!r}; use one of {', '.join(DRAFT_KINDS)}")
     encounter = None
@@ -146,17 +141,19 @@ def draft_create(
         patient=patient,
         encounter=encounter,
         kind=kind,
-        created_by=_user(request, user),
+        created_by=actor.user,
         backend=settings.LLM_BACKEND,
     )
-    audit_record(
-        request=request,
-        user=user,
-        action="draft.create",
+    audit(
+        actor=actor,
+        action=Action.DRAFT_CREATE,
         patient=patient,
         target=f"draft:{draft.pk}",
         detail={"kind": kind, "encounter": encounter_id},
     )
+    if runs_inline():
+        transaction.on_commit(lambda: draft_generate(draft_id=draft.pk))
+        return draft
     from agents.tasks import draft_generate_task
     from carebase.jobs import enqueue
 
@@ -200,10 +197,9 @@ def draft_generate(*, draft_id: int) -> None:
                 model_name=llm.model_name(),
                 updated_at=timezone.now(),
             )
-            audit_record(
-                user=draft.created_by,
-                via="worker",
-                action="draft.generate",
+            audit(
+                actor=Actor(user=draft.created_by, channel="worker"),
+                action=Action.DRAFT_GENERATE,
                 patient=draft.patient,
                 target=f"draft:{draft_id}",
                 detail={"kind": draft.kind, "cited": _cited([s for section in sections for s in section["sentences"]])},
@@ -215,7 +211,8 @@ def draft_generate(*, draft_id: int) -> None:
         )
 
 
-def _clean_sections(sections: Any) -> list[dict[str, Any]]:
+def _clean_sections(sections: Any, patient: m.Patient) -> list[dict[str, Any]]:
+    """Edited sections, checked: every citation must be a record of the draft's own patient."""
     if not isinstance(sections, list) or not sections:
         raise InvalidInput("sections: expected a list of {title, sentences: [{text, citations}]}")
     out = []
@@ -232,29 +229,49 @@ def _clean_sections(sections: Any) -> list[dict[str, Any]]:
             ]
             if text.strip():
                 sentences.append({"text": text.strip(), "citations": citations})
+                _check_citations(citations, patient, f"sections[{i}].sentences[{j}]")
         out.append({"title": section["title"].strip()[:200], "sentences": sentences})
     return out
 
 
+def _check_citations(citations: list[dict[str, Any]], patient: m.Patient, place: str) -> None:
+    """InvalidInput naming the place when a citation is not a record of this patient (or not a record at all)."""
+    for k, c in enumerate(citations):
+        model = KIND_MODELS.get(str(c["source_type"]))
+        try:
+            found = model is not None and model._default_manager.filter(pk=int(c["source_id"]), patient=patient).exists()
+        except (TypeError, ValueError):
+            found = False
+        if not found:
+            raise InvalidInput(f"{place}.citations[{k}]: {c['source_type']} {c['source_id']} is not a record of this patient")
+
+
+def _require_author(actor: Actor, draft: Draft) -> None:
+    if actor.user is None or draft.created_by_id != actor.user.pk:
+        raise PermissionDenied("only the draft's author edits it")
+    require_access(actor=actor, patient=draft.patient, write=True)
+
+
 @transaction.atomic
-def draft_edit(*, draft: Draft, sections: Any, request: HttpRequest | None = None, user: Any = None) -> Draft:
-    """Replace the draft's text; sentences keep citations the editor sent, and are grounded again."""
+def draft_edit(*, actor: Actor, draft: Draft, sections: Any) -> Draft:
+    """Replace the draft's text (its author only); sentences keep citations the editor sent, and are grounded again."""
+    _require_author(actor, draft)
     if draft.status != Draft.Status.READY:
         raise InvalidInput(f"draft {draft.pk} is {draft.status}; only a ready draft can be edited", [])
-    draft.sections = grounding.ground_sections(_clean_sections(sections))
+    draft.sections = grounding.ground_sections(_clean_sections(sections, draft.patient))
     draft.save(update_fields=["sections", "updated_at"])
-    audit_record(request=request, user=user, action="draft.edit", patient=draft.patient_id, target=f"draft:{draft.pk}")
+    audit(actor=actor, action=Action.DRAFT_EDIT, patient=draft.patient_id, target=f"draft:{draft.pk}")
     return draft
 
 
-def section_text_edit(*, draft: Draft, texts: list[str], request: HttpRequest | None = None, user: Any = None) -> Draft:
+def section_text_edit(*, actor: Actor, draft: Draft, texts: list[str]) -> Draft:
     """Edits from the browser (one textarea per section): sentences kept verbatim keep their citations."""
     known = {s["text"]: s["citations"] for sec in draft.sections for s in sec["sentences"]}
     sections = []
     for section, text in zip(draft.sections, texts, strict=False):
         parts = [p.strip() for p in _split_sentences(text) if p.strip()]
         sections.append({"title": section["title"], "sentences": [{"text": p, "citations": known.get(p, [])} for p in parts]})
-    return draft_edit(draft=draft, sections=sections, request=request, user=user)
+    return draft_edit(actor=actor, draft=draft, sections=sections)
 
 
 def _split_sentences(text: str) -> list[str]:
@@ -264,12 +281,15 @@ def _split_sentences(text: str) -> list[str]:
 
 
 @transaction.atomic
-def draft_sign(*, draft: Draft, request: HttpRequest | None = None, user: Any = None) -> m.ClinicalNote:
-    """Sign a ready draft: exactly one final ClinicalNote by the signer, on the timeline and sent to the index."""
+def draft_sign(*, actor: Actor, draft: Draft) -> m.ClinicalNote:
+    """Sign a ready draft (a clinician with access to the chart): exactly one final ClinicalNote by the signer,
+    on the timeline and sent to the index."""
+    require_perm(actor=actor, perm="clinic.read_chart", what="signing a note")
+    require_access(actor=actor, patient=draft.patient, write=True)
     draft = Draft.objects.select_for_update().get(pk=draft.pk)
     if draft.status != Draft.Status.READY:
         raise InvalidInput(f"draft {draft.pk} is {draft.status}; only a ready draft can be signed")
-    signer = _user(request, user)
+    signer = actor.user
     now = timezone.now()
     sources = sorted(
         {f"{c['source_type']}:{c['source_id']}" for sec in draft.sections for s in sec["sentences"] for c in s["citations"]}
@@ -302,13 +322,47 @@ def draft_sign(*, draft: Draft, request: HttpRequest | None = None, user: Any = 
         timeline_upsert([event])
     draft.status, draft.signed_at, draft.signed_by, draft.note = Draft.Status.SIGNED, now, signer, note
     draft.save(update_fields=["status", "signed_at", "signed_by", "note", "updated_at"])
-    audit_record(
-        request=request,
-        user=user,
-        action="draft.sign",
+    audit(
+        actor=actor,
+        action=Action.DRAFT_SIGN,
         patient=draft.patient_id,
         target=f"note:{note.pk}",
         detail={"draft": draft.pk, "sources": len(sources)},
     )
     records_changed("clinic.ClinicalNote", [note.pk])
     return note
+
+
+def draft_read(*, actor: Actor, draft_id: int) -> Draft:
+    """A draft of a chart the actor may read (Draft.DoesNotExist: 404; PatientAccessDenied: 403), audited."""
+    draft = Draft.objects.select_related("patient").get(pk=draft_id)
+    require_access(actor=actor, patient=draft.patient)
+    audit(
+        actor=actor, action=Action.DRAFT_READ, patient=draft.patient, target=f"draft:{draft.pk}", detail={"status": draft.status}
+    )
+    return draft
+
+
+def patient_drafts_read(*, actor: Actor, patient: m.Patient, limit: int = 10, open_only: bool = False) -> list[Draft]:
+    """The drafts of a chart the caller has opened (require_patient first), audited."""
+    drafts = Draft.objects.filter(patient=patient)
+    if open_only:
+        drafts = drafts.exclude(status=Draft.Status.SIGNED)
+    found = list(drafts[:limit])
+    audit(actor=actor, action=Action.DRAFT_READ, patient=patient, target="drafts", detail={"drafts": [d.pk for d in found]})
+    return found
+
+
+def exchange_read(*, actor: Actor, exchange_id: int) -> AssistantExchange:
+    """One of the actor's own questions, while they may still read its chart; audited."""
+    exchange = AssistantExchange.objects.select_related("patient").get(pk=exchange_id, user=actor.user)
+    require_access(actor=actor, patient=exchange.patient)
+    audit(actor=actor, action=Action.ASK_READ, patient=exchange.patient, target=f"exchange:{exchange.pk}")
+    return exchange
+
+
+def conversation_read(*, actor: Actor, patient: m.Patient, limit: int = 20) -> list[AssistantExchange]:
+    """The actor's last exchanges about a chart they have opened (require_patient first), audited."""
+    found = conversation(patient=patient, user=actor.user, limit=limit)
+    audit(actor=actor, action=Action.ASK_READ, patient=patient, target="conversation", detail={"exchanges": len(found)})
+    return found

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -12,24 +11,18 @@ from django.views.decorators.http import require_POST
 
 from agents import services
 from agents.models import AssistantExchange, Draft
-from agents.selectors import conversation, draft_get, draft_is_stale, exchange_get, patient_drafts
 from clinic import models as m
+from clinic.access import request_actor
 from clinic.errors import InvalidInput
-from clinic.selectors import patient_get
+from clinic.views.chart import chart_or_403
 
 PANEL = "agents/_assistant_panel.html"
 
 
-def _patient_or_404(patient_id: int) -> m.Patient:
+def _draft_or_404(request: HttpRequest, draft_id: int) -> Draft:
+    """A draft of a chart this user may open (403 otherwise), its read audited."""
     try:
-        return patient_get(patient_id=patient_id)
-    except m.Patient.DoesNotExist:
-        raise Http404(f"no patient with id {patient_id}") from None
-
-
-def _draft_or_404(draft_id: int) -> Draft:
-    try:
-        return draft_get(draft_id=draft_id)
+        return services.draft_read(actor=request_actor(request), draft_id=draft_id)
     except Draft.DoesNotExist:
         raise Http404(f"no draft with id {draft_id}") from None
 
@@ -63,22 +56,22 @@ def _exchange_context(patient: m.Patient, answer: dict[str, Any], question: str)
     }
 
 
-@login_required
 def panel(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The conversation so far and open drafts (loaded into the panel once the patient page is up)."""
-    patient = _patient_or_404(patient_id)
-    exchanges = [_exchange_context(patient, x.as_answer(), x.question) for x in conversation(patient=patient, user=request.user)]
-    drafts = [_draft_context(d) for d in patient_drafts(patient=patient)]
+    patient = chart_or_403(request, patient_id)
+    actor = request_actor(request)
+    history = services.conversation_read(actor=actor, patient=patient)
+    exchanges = [_exchange_context(patient, x.as_answer(), x.question) for x in history]
+    drafts = [_draft_context(d) for d in services.patient_drafts_read(actor=actor, patient=patient, open_only=True)]
     return render(request, f"{PANEL}#history", {"patient": patient, "exchanges": exchanges, "drafts": drafts})
 
 
-@login_required
 @require_POST
 def ask(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = _patient_or_404(patient_id)
+    patient = chart_or_403(request, patient_id)
     question = request.POST.get("question", "")
     try:
-        answer = services.question_ask(patient=patient, question=question, request=request)
+        answer = services.question_ask(actor=request_actor(request), patient=patient, question=question)
     except InvalidInput as e:
         return render(request, f"{PANEL}#error", {"message": str(e)}, status=400)
     if not getattr(request, "htmx", False):
@@ -86,11 +79,10 @@ def ask(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(request, f"{PANEL}#exchange", {"x": _exchange_context(patient, answer, question)})
 
 
-@login_required
 def exchange_detail(request: HttpRequest, exchange_id: int) -> HttpResponse:
     """One question and its answer (the panel polls this while a model is answering)."""
     try:
-        exchange = exchange_get(exchange_id=exchange_id, user=request.user)
+        exchange = services.exchange_read(actor=request_actor(request), exchange_id=exchange_id)
     except AssistantExchange.DoesNotExist:
         raise Http404(f"no question {exchange_id} of yours") from None
     return render(
@@ -98,47 +90,39 @@ def exchange_detail(request: HttpRequest, exchange_id: int) -> HttpResponse:
     )
 
 
-@login_required
 @require_POST
 def draft_create(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = _patient_or_404(patient_id)
+    patient = chart_or_403(request, patient_id)
     try:
-        draft = services.draft_create(patient=patient, kind=request.POST.get("kind", ""), request=request)
+        draft = services.draft_create(actor=request_actor(request), patient=patient, kind=request.POST.get("kind", ""))
     except InvalidInput as e:
         return render(request, f"{PANEL}#error", {"message": str(e)}, status=400)
-    return _draft_response(request, draft)
+    return _draft_response(request, _draft_or_404(request, draft.pk))
 
 
-@login_required
 def draft_detail(request: HttpRequest, draft_id: int) -> HttpResponse:
-    draft = _draft_or_404(draft_id)
-    if draft_is_stale(draft=draft) and services.runs_inline():
-        services.draft_generate(draft_id=draft.pk)
-        draft = _draft_or_404(draft_id)
-    return _draft_response(request, draft)
+    return _draft_response(request, _draft_or_404(request, draft_id))
 
 
-@login_required
 @require_POST
 def draft_edit(request: HttpRequest, draft_id: int) -> HttpResponse:
-    draft = _draft_or_404(draft_id)
+    draft = _draft_or_404(request, draft_id)
     texts = [request.POST.get(f"section-{i}", "") for i in range(len(draft.sections))]
     try:
-        draft = services.section_text_edit(draft=draft, texts=texts, request=request)
+        draft = services.section_text_edit(actor=request_actor(request), draft=draft, texts=texts)
     except InvalidInput as e:
         return render(request, f"{PANEL}#error", {"message": str(e)}, status=400)
     return _draft_response(request, draft)
 
 
-@login_required
 @require_POST
 def draft_sign(request: HttpRequest, draft_id: int) -> HttpResponse:
-    draft = _draft_or_404(draft_id)
+    draft = _draft_or_404(request, draft_id)
     try:
-        services.draft_sign(draft=draft, request=request)
+        services.draft_sign(actor=request_actor(request), draft=draft)
     except InvalidInput as e:
         return render(request, f"{PANEL}#error", {"message": str(e)}, status=400)
-    return _draft_response(request, _draft_or_404(draft_id))
+    return _draft_response(request, _draft_or_404(request, draft_id))
 
 
 def _draft_context(draft: Draft) -> dict[str, Any]:

@@ -14,18 +14,23 @@ from ninja.security import HttpBearer, django_auth
 import agents.api
 import clinic.api
 import search.api
+from clinic.access import Actor, PatientAccessDenied, parse_scopes
 from clinic.errors import InvalidInput
-from clinic.selectors import api_token_user
+from clinic.selectors import api_token_get
 
 
 class BearerToken(HttpBearer):
+    """`Authorization: Bearer <token>`: the token's user, limited by the token's scopes (clinic.access)."""
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = api_token_user(raw_token=token)
-        if user is None:
+        found = api_token_get(raw_token=token)
+        if found is None:
             return None
-        request.user = user
-        request.via = "api"  # type: ignore[attr-defined]
-        return user
+        request.user = found.user
+        request.actor = Actor(  # type: ignore[attr-defined]
+            user=found.user, channel="api", scopes=parse_scopes(found.scopes), token_patient_id=found.patient_id
+        )
+        return found.user
 
 
 api = NinjaAPI(
@@ -57,6 +62,7 @@ def not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 @api.exception_handler(PermissionDenied)
+@api.exception_handler(PatientAccessDenied)
 def forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc) or "Forbidden"}, status=403)
 

@@ -15,11 +15,20 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DEMO_USERS = [("clinician", "carebase-demo", False), ("steward", "carebase-demo", True)]
+DEMO_PASSWORD = "carebase-demo"
+# (username, roles, what they see): the clinician is on the care team of the first DEMO_CARE_TEAM patients.
+DEMO_USERS = [
+    ("clinician", "clinician", "clinician: the care team of the first demo patients, break-the-glass for the rest"),
+    ("steward", "steward", "data steward: admin at /admin/, audit review at /audit/"),
+    ("researcher", "researcher", "researcher: cohort counts and de-identified datasets"),
+]
 DEMO_PATIENTS = int(os.environ.get("DEMO_PATIENTS", "25"))
+DEMO_CARE_TEAM = 15
 
 
 def main() -> int:
+    # `make run` is development: DEBUG on (public development secrets allowed) unless the environment says otherwise.
+    os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carebase.settings")
     import django
 
@@ -33,9 +42,8 @@ def main() -> int:
     children = [_spawn(name, command) for name, command in _procfile()]
     port = os.environ.get("PORT", "8000")
     print(f"\nCarebase is running on http://127.0.0.1:{port}/  (Ctrl-C stops everything)")
-    for username, password, steward in DEMO_USERS:
-        role = "data steward, admin at /admin/" if steward else "clinician"
-        print(f"  log in as {username} / {password}  ({role})")
+    for username, _, what in DEMO_USERS:
+        print(f"  log in as {username} / {DEMO_PASSWORD}  ({what})")
     print(f"  REST API docs: http://127.0.0.1:{port}/api/v1/docs\n", flush=True)
     return _wait(children)
 
@@ -79,12 +87,20 @@ def _seed_demo_images(call_command: object) -> None:
 
 
 def _ensure_users() -> None:
+    """The demo users with their roles; the clinician on the care team of the first demo patients."""
     from django.contrib.auth import get_user_model
 
+    from clinic.models import CareTeamMember, Patient
+    from clinic.services import care_team_grant, user_save
+
     users = get_user_model()
-    for username, password, steward in DEMO_USERS:
-        if not users.objects.filter(username=username).exists():
-            users.objects.create_user(username, password=password, is_staff=steward, is_superuser=steward)
+    for username, roles, _ in DEMO_USERS:
+        new = not users.objects.filter(username=username).exists()
+        user_save(username=username, roles=roles.split(","), password=DEMO_PASSWORD if new else None)
+    clinician = users.objects.get(username="clinician")
+    if not CareTeamMember.objects.filter(user=clinician).exists():
+        for patient in Patient.objects.order_by("fhir_id")[:DEMO_CARE_TEAM]:
+            care_team_grant(user=clinician, patient=patient, role="attending")
 
 
 def _procfile() -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 from pathlib import Path
@@ -44,9 +45,22 @@ def queue_prefix(database_identity: str) -> str:
     return "carebase:" + hashlib.sha1(database_identity.encode(), usedforsecurity=False).hexdigest()[:12] + ":"
 
 
+def env_secret(name: str, dev_default: str) -> str:
+    """A secret from the environment; the public development value only with DEBUG on (make run, the tests)."""
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    if not DEBUG:
+        raise ImproperlyConfigured(f"{name} is unset: set it in the environment (DEBUG is off, so no public default)")
+    return dev_default
+
+
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
-DEBUG = env_bool("DEBUG", True)
+# Production-safe unless told otherwise: `make run` and the tests turn DEBUG on (carebase/devserver.py, settings_dev).
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
+# Keys the surrogates and per-patient date shifts of de-identified output; never written into a data card.
+DEID_SECRET = env_secret("DEID_SECRET", "dev-only-deid-secret")
 ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 
 INSTALLED_APPS = [
@@ -57,6 +71,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "pgtrigger",
+    "axes",
+    "csp",
     "django_htmx",
     "template_partials",
     "clinic",
@@ -71,10 +88,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clinic.middleware.LoginRequiredMiddleware",
+    "clinic.middleware.SessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "clinic.middleware.LoginRequiredMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "carebase.urls"
@@ -102,11 +122,63 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures for one username from one address, that pair
+# is locked out for LOGIN_LOCKOUT_MINUTES.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+# Sessions end after SESSION_IDLE_MINUTES without a request (clinic.middleware refreshes the expiry as people work).
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True  # the pages hand htmx the token in <body hx-headers>; no script reads the cookie
+HTTPS = env_bool("HTTPS", False)  # behind TLS, or a proxy that sets X-Forwarded-Proto
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content Security Policy (django-csp): scripts only from this origin; inline style attributes stay allowed for the
+# server-drawn SVG charts.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# Who reads which chart (clinic.access): a clinician whose linked Practitioner took part in one of the patient's
+# encounters within CARE_TEAM_ENCOUNTER_DAYS is on the care team; break-the-glass opens a chart for BREAK_GLASS_HOURS.
+CARE_TEAM_ENCOUNTER_DAYS = env_int("CARE_TEAM_ENCOUNTER_DAYS", 365)
+BREAK_GLASS_HOURS = env_int("BREAK_GLASS_HOURS", 8)
+BREAK_GLASS_MIN_REASON = 10
+COHORT_MIN_COUNT = env_int("COHORT_MIN_COUNT", 5)  # counts-only readers (researchers) see no count below this
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -120,8 +192,16 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in development
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 200 * 1024 * 1024)
+# Upload limits: a request body (a FHIR Bundle posted to the API) and an uploaded file (admin FHIR, knowledge).
+# Bodies above FHIR_INLINE_MAX_BYTES are imported on the worker, not inside the request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("UPLOAD_MAX_BYTES", 100 * 1024 * 1024)
+UPLOAD_MAX_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 FILE_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+FHIR_INLINE_MAX_BYTES = env_int("FHIR_INLINE_MAX_BYTES", 2 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+PDF_MAX_PAGES = env_int("PDF_MAX_PAGES", 500)
+PDF_MAX_SECONDS = env_int("PDF_MAX_SECONDS", 60)
+DICOM_MAX_PIXELS = env_int("DICOM_MAX_PIXELS", 200_000_000)  # rows x columns x frames decoded for one preview
 
 # Jobs: Celery on Redis. Where no Redis answers, services run the job in-process instead (see carebase.jobs).
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -1,21 +1,30 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import URLPattern, URLResolver, include, path
-from django.views.static import serve
 
 from carebase.api import api
+
+
+def _api_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
+    """The REST API authenticates each call itself (bearer token or session) and answers 401, not a redirect."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern):
+            pattern.callback = login_not_required(pattern.callback)  # type: ignore[type-var]
+    return patterns, app_name, namespace
+
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("api/v1/", api.urls),
+    path("api/v1/", _api_urls()),
     path("search/", include("search.urls")),
     path("assistant/", include("agents.urls")),
-    path("", include("clinic.urls_multimodal")),
+    path("audit/", include("clinic.urls_audit")),
     path("", include("clinic.urls")),
 ]
 
-if settings.DEBUG:
-    urlpatterns += [path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT})]
+# Patient media (DICOM previews, datasets) is served only through views that check access; there is no /media/.
+handler403 = "clinic.views.chart.forbidden"

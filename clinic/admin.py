@@ -1,7 +1,10 @@
-"""The data stewards' admin: ingestion runs and their errors, every clinical table, audit review, API tokens.
+"""The data stewards' admin: ingestion runs and their errors, every clinical table, audit review, API tokens,
+care teams and break-the-glass review.
 
 Imported rows are read-only here: the source of truth is the FHIR they came from, so a correction is a
 re-import (upload it below), which keeps the timeline, the search index and the audit trail consistent.
+Clinical tables hold identified patient data: only a role with their view permission sees them (stewards'
+roles do not have it; a superuser does), and every list and record opened here leaves an audit row.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
@@ -20,7 +24,10 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from clinic import models as m
-from clinic.audit import audit_record
+from clinic import services
+from clinic.access import request_actor, user_roles
+from clinic.audit import Action, audit
+from clinic.errors import InvalidInput
 from clinic.fhir.importer import error_text
 from clinic.services import fhir_import_bytes
 
@@ -61,7 +68,38 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class FhirRecordAdmin(ReadOnlyAdmin):
+class PatientDataAdmin(ReadOnlyAdmin):
+    """Rows that are patient data: every list shown and every record opened leaves an audit row."""
+
+    def patient_of(self, obj: Any) -> int | None:
+        return getattr(obj, "patient_id", None)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", None) and response.context_data.get("cl")  # type: ignore[attr-defined]
+        if changelist is not None:
+            rows = list(changelist.result_list)
+            audit(
+                actor=request_actor(request),
+                action=Action.ADMIN_LIST,
+                patients=[p for p in map(self.patient_of, rows) if p is not None],
+                target=self.opts.label,
+                detail={"rows": [r.pk for r in rows], "query": request.GET.urlencode()[:500]},
+            )
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        obj = (getattr(response, "context_data", None) or {}).get("original")
+        if obj is not None:
+            target = f"{self.opts.label}/{obj.pk}"
+            audit(actor=request_actor(request), action=Action.ADMIN_VIEW, patient=self.patient_of(obj), target=target)
+        return response
+
+
+class FhirRecordAdmin(PatientDataAdmin):
     """An imported FHIR row: its fields, then the resource as imported."""
 
     exclude = ("raw",)
@@ -91,6 +129,10 @@ class FhirUploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         if not upload.name.lower().endswith(UPLOAD_SUFFIXES):
             raise forms.ValidationError(f"{upload.name}: expected a .json, .ndjson or .jsonl file")
+        if upload.size > settings.UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                f"{upload.name}: {upload.size:,} bytes is over the {settings.UPLOAD_MAX_BYTES:,}-byte limit"
+            )
         return upload
 
 
@@ -149,13 +191,13 @@ class IngestionRunAdmin(ReadOnlyAdmin):
         return [upload, *super().get_urls()]
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
-        if not request.user.has_perm("clinic.add_ingestionrun"):
-            messages.error(request, "Importing FHIR needs the 'add ingestion run' permission.")
+        if not request.user.has_perm("clinic.import_data"):
+            messages.error(request, "Importing FHIR needs the 'import data' permission (the steward role has it).")
             return redirect("admin:clinic_ingestionrun_changelist")
         form = FhirUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            run = fhir_import_bytes(name=upload.name, data=upload.read(), source="admin", user=request.user)
+            run = fhir_import_bytes(name=upload.name, data=upload.read(), source="admin", actor=request_actor(request))
             self._report(request, run, upload.name)
             return HttpResponseRedirect(reverse("admin:clinic_ingestionrun_change", args=[run.pk]))
         context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form, "title": "Upload FHIR file"}
@@ -175,6 +217,9 @@ class IngestionRunAdmin(ReadOnlyAdmin):
 
 @admin.register(m.Organization)
 class OrganizationAdmin(FhirRecordAdmin):
+    def patient_of(self, obj: Any) -> int | None:
+        return None
+
     list_display = ("name", "identifier_value", "city", "fhir_id")
     search_fields = ["name", "identifier_value", "fhir_id"]
     list_filter = ["city"]
@@ -182,8 +227,21 @@ class OrganizationAdmin(FhirRecordAdmin):
 
 @admin.register(m.Practitioner)
 class PractitionerAdmin(FhirRecordAdmin):
-    list_display = ("name", "identifier_system", "identifier_value", "fhir_id")
-    search_fields = ["name", "identifier_value", "fhir_id"]
+    """Practitioners as imported; a steward links one to the Carebase user who is that person, which puts the user
+    on the care team of the patients whose encounters the practitioner took part in."""
+
+    list_display = ("name", "identifier_system", "identifier_value", "fhir_id", "user")
+    search_fields = ["name", "identifier_value", "fhir_id", "user__username"]
+    raw_id_fields = ["run", "user"]
+    fields = ("name", "identifier_system", "identifier_value", "fhir_id", "user", "raw_json")
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return ("name", "identifier_system", "identifier_value", "fhir_id", "raw_json")
+
+    def patient_of(self, obj: Any) -> int | None:
+        return None
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.has_perm("clinic.change_practitioner"))
 
 
 @admin.register(m.Patient)
@@ -192,6 +250,9 @@ class PatientAdmin(FhirRecordAdmin):
     list_filter = ["sex", "state", "language"]
     search_fields = ["name", "family_name", "given_name", "mrn", "fhir_id"]
     date_hierarchy = "birth_date"
+
+    def patient_of(self, obj: Any) -> int | None:
+        return int(obj.pk)
 
 
 @admin.register(m.Encounter)
@@ -304,18 +365,27 @@ class ImagingStudyAdmin(PatientRecordAdmin):
 
 
 @admin.register(m.ImagingSeries)
-class ImagingSeriesAdmin(ReadOnlyAdmin):
+class ImagingSeriesAdmin(PatientDataAdmin):
     list_display = ("series_uid", "study", "number", "modality", "body_part", "num_instances")
     list_filter = ["modality"]
     search_fields = ["series_uid", "study__study_uid", "description"]
     raw_id_fields = ["study", "run"]
+    list_select_related = ["study"]
+
+    def patient_of(self, obj: Any) -> int | None:
+        return int(obj.study.patient_id)
 
 
 @admin.register(m.ImagingInstance)
-class ImagingInstanceAdmin(ReadOnlyAdmin):
+class ImagingInstanceAdmin(PatientDataAdmin):
     list_display = ("sop_instance_uid", "series", "number", "rows", "columns", "frames", "slice_location")
     search_fields = ["sop_instance_uid", "series__series_uid"]
     raw_id_fields = ["series", "run"]
+    list_select_related = ["series__study"]
+
+    def patient_of(self, obj: Any) -> int | None:
+        return int(obj.series.study.patient_id)
+
     readonly_fields = ("tags_json",)
     exclude = ("tags",)
 
@@ -333,7 +403,7 @@ class ClinVarVariantAdmin(ReadOnlyAdmin):
 
 
 @admin.register(m.GenomicReport)
-class GenomicReportAdmin(ReadOnlyAdmin):
+class GenomicReportAdmin(PatientDataAdmin):
     list_display = ("file_name", "patient", "sample", "assembly", "imported_at", "num_variants", "num_pathogenic")
     list_filter = ["assembly"]
     search_fields = ["file_name", "sample", "patient__name", "patient__mrn"]
@@ -342,7 +412,7 @@ class GenomicReportAdmin(ReadOnlyAdmin):
 
 
 @admin.register(m.GenomicVariant)
-class GenomicVariantAdmin(ReadOnlyAdmin):
+class GenomicVariantAdmin(PatientDataAdmin):
     list_display = ("gene", "chrom", "pos", "ref", "alt", "genotype", "zygosity", "significance", "patient")
     list_filter = ["zygosity", "significance"]
     search_fields = ["gene", "variant_id", "hgvs", "patient__name", "patient__mrn"]
@@ -351,7 +421,7 @@ class GenomicVariantAdmin(ReadOnlyAdmin):
 
 
 @admin.register(m.TimelineEvent)
-class TimelineEventAdmin(ReadOnlyAdmin):
+class TimelineEventAdmin(PatientDataAdmin):
     list_display = ("time", "kind", "title", "flag", "patient")
     list_filter = ["kind", "flag"]
     search_fields = ["title", "patient__name", "patient__mrn"]
@@ -365,35 +435,124 @@ class TimelineEventAdmin(ReadOnlyAdmin):
 
 @admin.register(m.AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    """The audit trail can be read and filtered here, never changed or deleted."""
+    """The audit trail can be read and filtered here, never changed or deleted (PostgreSQL refuses both).
+    The steward's review pages (/audit/) add the access report, the break-the-glass queue and CSV."""
 
-    list_display = ("at", "user", "via", "action", "patient", "target")
-    list_filter = ["action", "via", ("user", admin.RelatedOnlyFieldListFilter), "at"]
-    search_fields = ["action", "target", "user__username", "patient__name", "patient__mrn"]
+    list_display = ("at", "username", "channel", "action", "patient_id", "target")
+    list_filter = ["action", "channel", "at"]
+    search_fields = ["action", "target", "username"]
     date_hierarchy = "at"
-    list_select_related = ["user", "patient"]
-    exclude = ("detail",)
-    readonly_fields = ("detail_json",)
+    exclude = ("detail", "user", "patient")
+    readonly_fields = ("detail_json", "patient_id", "username")
 
     @admin.display(description="detail")
     def detail_json(self, event: m.AuditEvent) -> str:
         return pretty_json(event.detail)
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        audit(
+            actor=request_actor(request),
+            action=Action.AUDIT_READ,
+            target="admin audit list",
+            detail={"query": request.GET.urlencode()[:500]},
+        )
+        return super().changelist_view(request, extra_context)
+
+
+class CareTeamMemberForm(forms.ModelForm):
+    class Meta:
+        model = m.CareTeamMember
+        fields = ("patient", "user", "role", "starts_at", "ends_at")
+
+    def clean_user(self) -> Any:
+        user = self.cleaned_data["user"]
+        if "clinician" not in user_roles(user) and not user.is_superuser:
+            raise forms.ValidationError(f"{user.username} is not a clinician: give them the clinician role first")
+        return user
+
+
+@admin.register(m.CareTeamMember)
+class CareTeamMemberAdmin(admin.ModelAdmin):
+    """Explicit care-team assignments (encounters of a linked Practitioner and break-the-glass grants add to them)."""
+
+    form = CareTeamMemberForm
+    list_display = ("patient", "user", "role", "starts_at", "ends_at", "added_by")
+    list_filter = ["role", ("user", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["user__username", "patient__fhir_id", "patient__mrn"]
+    raw_id_fields = ["patient", "user", "added_by"]
+    readonly_fields = ("added_by",)
+
+    def save_model(self, request: HttpRequest, obj: m.CareTeamMember, form: Any, change: bool) -> None:
+        obj.added_by = obj.added_by or request.user  # type: ignore[assignment]  # the admin requires a login
+        super().save_model(request, obj, form, change)
+        detail = {"until": obj.ends_at.isoformat() if obj.ends_at else None, "role": obj.role, "changed": change}
+        audit(
+            actor=request_actor(request),
+            action=Action.CARE_TEAM_GRANT,
+            patient=obj.patient_id,
+            target=f"user {obj.user.username}",
+            detail=detail,
+        )
+
+
+@admin.register(m.BreakGlass)
+class BreakGlassAdmin(ReadOnlyAdmin):
+    """Break-the-glass events; reviewing happens on /audit/break-glass/ (each review is audited)."""
+
+    list_display = ("at", "username", "patient", "reason", "expires_at", "review", "reviewed_by")
+    list_filter = ["review", "channel"]
+    search_fields = ["username", "reason", "patient__fhir_id"]
+    date_hierarchy = "at"
+    raw_id_fields = ["patient", "user", "reviewed_by"]
+
+
+class ApiTokenForm(forms.ModelForm):
+    scopes = forms.CharField(required=False, help_text="space-separated, e.g. user/*.read; empty: what the user's roles allow")
+    days = forms.IntegerField(required=False, min_value=1, help_text="the token expires after this many days")
+
+    class Meta:
+        model = m.ApiToken
+        fields = ("user", "name", "scopes", "patient")
+
 
 @admin.register(m.ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens are created with `manage.py create_api_token` (the raw token is shown once); here they are revoked."""
+    """Tokens: created here or with `manage.py create_api_token` (the raw token is shown once), revoked here."""
 
-    list_display = ("prefix", "name", "user", "created_at", "last_used_at", "revoked")
+    list_display = ("prefix", "name", "user", "scopes", "created_at", "expires_at", "last_used_at", "revoked")
     list_filter = ["revoked", ("user", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["prefix", "name", "user__username"]
+    search_fields = ["prefix", "name", "user__username", "scopes"]
     date_hierarchy = "created_at"
-    fields = ("prefix", "name", "user", "created_at", "last_used_at", "revoked")
-    readonly_fields = ("prefix", "user", "created_at", "last_used_at", "revoked")
+    readonly_fields = ("prefix", "user", "scopes", "patient", "created_at", "expires_at", "last_used_at", "revoked")
+    raw_id_fields = ["user", "patient"]
     actions = ("revoke",)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        return ApiTokenForm if obj is None else super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj is not None else ()
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("user", "name", "scopes", "days", "patient")
+        return ("prefix", "name", "user", "scopes", "patient", "created_at", "expires_at", "last_used_at", "revoked")
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        form = ApiTokenForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            d = form.cleaned_data
+            try:
+                raw = services.api_token_create(
+                    user=d["user"], name=d["name"], scopes=d["scopes"] or None, days=d["days"], patient=d["patient"],
+                    actor=request_actor(request),
+                )  # fmt: skip
+            except (InvalidInput, ValueError) as e:
+                messages.error(request, f"Not created: {e}")
+            else:
+                messages.success(request, f"Token for {d['user'].username} (shown once, copy it now): {raw}")
+                return redirect("admin:clinic_apitoken_changelist")
+        return super().add_view(request, form_url, extra_context)
 
     @admin.action(description="Revoke selected tokens", permissions=("change",))
     def revoke(self, request: HttpRequest, queryset: QuerySet[m.ApiToken]) -> None:
@@ -401,7 +560,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             tokens = list(queryset.select_for_update().filter(revoked=False))
             m.ApiToken.objects.filter(pk__in=[t.pk for t in tokens]).update(revoked=True)
             for token in tokens:
-                audit_record(user=request.user, via="admin", action="token.revoke", target=f"ApiToken/{token.pk} {token.prefix}")  # fmt: skip
+                audit(actor=request_actor(request), action=Action.TOKEN_REVOKE, target=f"ApiToken/{token.pk} {token.prefix}")
         self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)
 
 

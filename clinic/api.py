@@ -1,4 +1,5 @@
-"""REST endpoints of the clinic app (mounted at /api/v1 by carebase.api)."""
+"""REST endpoints of the clinic app (mounted at /api/v1 by carebase.api). Each starts with the access check
+(clinic.access) and leaves its audit row (clinic.audit)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ from ninja.errors import HttpError
 from pydantic import Field
 
 from clinic import models as m
-from clinic.audit import audit_record
+from clinic import selectors, services
+from clinic.access import readable_patients, request_actor, require_patient, require_perm, require_scope
+from clinic.audit import Action, audit
 from clinic.errors import InvalidInput
-from clinic.fhir.export import patient_everything, resource_get
+from clinic.fhir.export import patient_everything, resource_get, resource_patient_id
 from clinic.fhir.importer import error_text
-from clinic.selectors import TIMELINE_KINDS, patient_get, patient_list, patient_timeline
-from clinic.services import fhir_import_bytes
+from clinic.selectors import TIMELINE_KINDS, patient_list, patient_timeline
 
 router = Router(tags=["clinic"])
+
+
+def _chart(request: HttpRequest, patient_id: int, *, write: bool = False) -> m.Patient:
+    """The patient, when this request may open the chart (404 unknown, 403 not theirs)."""
+    return require_patient(actor=request_actor(request), patient_id=patient_id, write=write)
 
 
 class PatientOut(Schema):
@@ -49,18 +56,19 @@ class PatientFilter(Schema):
     offset: int = Field(0, ge=0)
 
 
-@router.get("/patients", response=PatientPage, summary="List patients (search by name, MRN or birth date)")
+@router.get("/patients", response=PatientPage, summary="List the patients you may read (search by name, MRN or birth date)")
 def patients(request: HttpRequest, filters: Query[PatientFilter]) -> dict[str, Any]:
-    found = patient_list(query=filters.q)
+    actor = request_actor(request)
+    found = patient_list(patients=readable_patients(actor=actor), query=filters.q)
     page = list(found[filters.offset : filters.offset + filters.limit])
-    audit_record(request=request, action="list.patients", detail={"q": filters.q, "returned": [p.pk for p in page]})
+    audit(actor=actor, action=Action.PATIENT_LIST, patients=[p.pk for p in page], detail={"q": filters.q})
     return {"items": page, "count": found.count()}
 
 
 @router.get("/patients/{patient_id}", response=PatientOut, summary="One patient")
 def patient(request: HttpRequest, patient_id: int) -> m.Patient:
-    found = patient_get(patient_id=patient_id)
-    audit_record(request=request, action="view.patient", patient=found)
+    found = _chart(request, patient_id)
+    audit(actor=request_actor(request), action=Action.PATIENT_VIEW, patient=found)
     return found
 
 
@@ -90,7 +98,7 @@ class TimelineFilter(Schema):
 
 @router.get("/patients/{patient_id}/timeline", response=TimelinePageOut, summary="A patient's timeline, newest first")
 def timeline(request: HttpRequest, patient_id: int, filters: Query[TimelineFilter]) -> dict[str, Any]:
-    found = patient_get(patient_id=patient_id)
+    found = _chart(request, patient_id)
     kinds = [k.strip() for k in filters.kinds.split(",") if k.strip()]
     unknown = sorted(set(kinds) - set(TIMELINE_KINDS))
     if unknown:
@@ -106,7 +114,12 @@ def timeline(request: HttpRequest, patient_id: int, filters: Query[TimelineFilte
         )
     except ValueError as e:
         raise HttpError(400, f"cursor: {e}") from None
-    audit_record(request=request, action="view.timeline", patient=found, detail={"kinds": kinds, "events": len(page.events)})
+    audit(
+        actor=request_actor(request),
+        action=Action.TIMELINE_VIEW,
+        patient=found,
+        detail={"kinds": kinds, "events": len(page.events)},
+    )
     return {"items": page.events, "next_cursor": page.next_cursor}
 
 
@@ -117,44 +130,70 @@ class ImportResultOut(Schema):
     unchanged: dict[str, int]
     skipped: dict[str, int]
     errors: list[dict[str, Any]]
+    url: str = Field(..., description="this import's status (a large Bundle is imported on the worker: poll it)")
 
 
-@router.post("/fhir", response={200: ImportResultOut, 400: ImportResultOut}, summary="Import a FHIR Bundle (or resource)")
-def fhir_import(request: HttpRequest) -> tuple[int, dict[str, Any]]:
-    """The request body is a FHIR Bundle (transaction, batch, collection or searchset) or one resource."""
-    if not request.body.strip():
-        raise InvalidInput("request body: expected a FHIR Bundle in JSON")
-    run = fhir_import_bytes(name="request body", data=request.body, source="api", user=request.user)
-    errors = [{**e, "text": error_text(e)} for e in run.errors]
-    body = {
+def _import_result(run: m.IngestionRun) -> dict[str, Any]:
+    return {
         "run_id": run.pk,
         "status": run.status,
         "counts": run.counts,
         "unchanged": run.unchanged,
         "skipped": run.skipped,
-        "errors": errors,
+        "errors": [{**e, "text": error_text(e)} for e in run.errors],
+        "url": f"/api/v1/imports/{run.pk}",
     }
-    return (400 if run.units_failed else 200), body
+
+
+@router.post(
+    "/fhir",
+    response={200: ImportResultOut, 202: ImportResultOut, 400: ImportResultOut},
+    summary="Import a FHIR Bundle (or resource); large ones are imported on the worker (202)",
+)
+def fhir_import(request: HttpRequest) -> tuple[int, dict[str, Any]]:
+    """The request body is a FHIR Bundle (transaction, batch, collection or searchset) or one resource. Needs a
+    `.write` scope and the import permission (stewards, integrations)."""
+    actor = request_actor(request)
+    require_scope(actor=actor, write=True)
+    require_perm(actor=actor, perm="clinic.import_data", what="importing FHIR")
+    if not request.body.strip():
+        raise InvalidInput("request body: expected a FHIR Bundle in JSON")
+    run = services.fhir_import_request(actor=actor, data=request.body)
+    if run.status == m.IngestionRun.Status.RUNNING:
+        return 202, _import_result(run)
+    return (400 if run.units_failed else 200), _import_result(run)
+
+
+@router.get("/imports/{run_id}", response=ImportResultOut, summary="An import's status, counts and errors")
+def import_status(request: HttpRequest, run_id: int) -> dict[str, Any]:
+    actor = request_actor(request)
+    run = selectors.ingestion_run_get(run_id=run_id)
+    if run.user_id != getattr(actor.user, "pk", None):
+        require_perm(actor=actor, perm="clinic.view_ingestionrun", what="reading another user's import")
+    return _import_result(run)
 
 
 @router.get("/fhir/Patient/{fhir_id}/$everything", summary="Everything held for one patient, as a FHIR Bundle")
 def fhir_everything(request: HttpRequest, fhir_id: str) -> dict[str, Any]:
-    found = m.Patient.objects.get(fhir_id=fhir_id)
+    actor = request_actor(request)
+    found = require_patient(actor=actor, patient_id=selectors.patient_id_for_fhir_id(fhir_id=fhir_id))
     bundle = patient_everything(patient=found)
-    audit_record(request=request, action="export.everything", patient=found, detail={"entries": len(bundle["entry"])})
+    audit(actor=actor, action=Action.EVERYTHING_EXPORT, patient=found, detail={"entries": len(bundle["entry"])})
     return bundle
 
 
 @router.get("/fhir/{resource_type}/{fhir_id}", summary="One imported FHIR resource by type and id")
 def fhir_read(request: HttpRequest, resource_type: str, fhir_id: str) -> dict[str, Any]:
+    actor = request_actor(request)
     resource = resource_get(resource_type=resource_type, fhir_id=fhir_id)
     if resource is None:
         raise HttpError(404, f"{resource_type}/{fhir_id} not found")
-    patient_ref = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
-    patient = m.Patient.objects.filter(fhir_id=patient_ref.partition("/")[2]).first() if patient_ref else None
-    if resource_type == "Patient":
-        patient = m.Patient.objects.filter(fhir_id=fhir_id).first()
-    audit_record(request=request, action="export.resource", patient=patient, target=f"{resource_type}/{fhir_id}")
+    patient_id = resource_patient_id(resource_type=resource_type, fhir_id=fhir_id)
+    if patient_id is not None:
+        require_patient(actor=actor, patient_id=patient_id, resource=resource_type)
+    else:
+        require_scope(actor=actor, resource=resource_type)
+    audit(actor=actor, action=Action.FHIR_READ, patient=patient_id, target=f"{resource_type}/{fhir_id}")
     return resource
 
 
@@ -215,11 +254,11 @@ def _imaging_tree(request: HttpRequest, patient: m.Patient) -> list[dict[str, An
             "series": [
                 {
                     **{f: getattr(s, f) for f in ImagingSeriesOut.model_fields if f not in ("instances", "viewer_url")},
-                    "viewer_url": reverse("multimodal:series_viewer", args=[patient.pk, s.pk]),
+                    "viewer_url": reverse("clinic:series_viewer", args=[patient.pk, s.pk]),
                     "instances": [
                         {
                             **{f: getattr(i, f) for f in ImagingInstanceOut.model_fields if not f.endswith("_url")},
-                            "preview_url": reverse("multimodal:instance_preview", args=[i.pk]),
+                            "preview_url": reverse("clinic:instance_preview", args=[i.pk]),
                             "api_preview_url": reverse("api:imaging_preview", args=[i.pk]),
                         }
                         for i in s.instances.all()
@@ -234,9 +273,9 @@ def _imaging_tree(request: HttpRequest, patient: m.Patient) -> list[dict[str, An
 
 @router.get("/patients/{patient_id}/imaging", response=ImagingOut, summary="A patient's imaging: studies → series → instances")
 def patient_imaging(request: HttpRequest, patient_id: int) -> dict[str, Any]:
-    found = patient_get(patient_id=patient_id)
+    found = _chart(request, patient_id)
     items = _imaging_tree(request, found)
-    audit_record(request=request, action="view.imaging", patient=found, detail={"studies": len(items)})
+    audit(actor=request_actor(request), action=Action.IMAGING_VIEW, patient=found, detail={"studies": len(items)})
     return {"items": items, "count": len(items)}
 
 
@@ -247,12 +286,12 @@ def imaging_preview(request: HttpRequest, instance_id: int, frame: int = 0) -> A
     from clinic.imaging import instance_get, instance_preview
 
     instance = instance_get(instance_id=instance_id)
+    patient = _chart(request, instance.series.study.patient_id)
     try:
         path = instance_preview(instance=instance, frame=frame)
     except Exception as e:  # the file's pixels cannot be decoded: a property of the file, not a server fault
         raise HttpError(422, f"cannot render {instance.sop_instance_uid}: {e}") from None
-    audit_record(request=request, action="view.imaging", patient=instance.series.study.patient_id,
-                 target=f"ImagingInstance/{instance.pk}")  # fmt: skip
+    audit(actor=request_actor(request), action=Action.IMAGING_VIEW, patient=patient, target=f"ImagingInstance/{instance.pk}")
     return FileResponse(path.open("rb"), content_type="image/png")
 
 
@@ -298,9 +337,80 @@ class VariantFilter(Schema):
 def patient_variants(request: HttpRequest, patient_id: int, filters: Query[VariantFilter]) -> dict[str, Any]:
     from clinic.genomics import patient_variants as variants_of
 
-    found = patient_get(patient_id=patient_id)
+    found = _chart(request, patient_id)
     rows = variants_of(patient=found, significance=filters.significance, gene=filters.gene)
     page = list(rows[filters.offset : filters.offset + filters.limit])
-    audit_record(request=request, action="view.variants", patient=found,
-                 detail={"significance": filters.significance, "gene": filters.gene, "returned": len(page)})  # fmt: skip
+    audit(actor=request_actor(request), action=Action.VARIANTS_VIEW, patient=found,
+          detail={"significance": filters.significance, "gene": filters.gene, "returned": len(page)})  # fmt: skip
     return {"items": page, "count": rows.count()}
+
+
+# --- access: break-the-glass, the audit trail
+
+
+class BreakGlassIn(Schema):
+    reason: str = Field(..., min_length=1, max_length=2000, description="why you need this chart (10 characters at least)")
+
+
+class BreakGlassOut(Schema):
+    id: int
+    patient_id: int
+    username: str
+    reason: str
+    at: dt.datetime
+    expires_at: dt.datetime
+    review: str
+
+
+@router.post(
+    "/patients/{patient_id}/break-glass",
+    response={201: BreakGlassOut},
+    summary="Open a chart outside your care team for a while, giving a reason (audited and reviewed)",
+)
+def break_glass(request: HttpRequest, patient_id: int, body: BreakGlassIn) -> tuple[int, m.BreakGlass]:
+    patient = selectors.patient_by_id(patient_id=patient_id)
+    return 201, services.break_glass_open(actor=request_actor(request), patient=patient, reason=body.reason)
+
+
+class AuditFilter(Schema):
+    patient: int | None = Field(None, ge=1, description="patient id: rows about this patient, lists that showed them")
+    user: str = Field("", max_length=150, description="username")
+    action: str = Field("", max_length=40, description="e.g. view.patient, break_glass, search")
+    channel: str = Field("", max_length=10, description="web, api, admin, cli, worker")
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    limit: int = Field(50, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+class AuditEventOut(Schema):
+    id: int
+    at: dt.datetime
+    username: str
+    action: str
+    channel: str
+    patient_id: int | None
+    patients: list[int]
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditPage(Schema):
+    items: list[AuditEventOut]
+    count: int
+
+
+@router.get("/audit", response=AuditPage, summary="The audit trail, newest first (stewards; reading it is audited)")
+def audit_trail(request: HttpRequest, filters: Query[AuditFilter]) -> dict[str, Any]:
+    actor = request_actor(request)
+    require_perm(actor=actor, perm="clinic.review_audit", what="reading the audit trail")
+    criteria = filters.dict(exclude={"limit", "offset"})
+    rows = selectors.audit_events(**criteria)
+    page = list(rows[filters.offset : filters.offset + filters.limit])
+    count = rows.count()
+    audit(actor=actor, action=Action.AUDIT_READ, detail={"filters": _jsonable(criteria), "returned": len(page)})
+    return {"items": page, "count": count}
+
+
+def _jsonable(criteria: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in criteria.items() if v not in (None, "")}

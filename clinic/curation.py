@@ -18,7 +18,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from clinic import models as m
-from clinic.audit import audit_record
+from clinic.access import Actor
+from clinic.audit import Action, audit
 from clinic.deid import Deidentifier, age_band
 from clinic.errors import InvalidInput
 
@@ -53,9 +54,8 @@ def dataset_create(
         dataset = m.Dataset.objects.create(
             name=name, purpose=purpose, content=content, criteria=criteria, seed=seed, created_by=user
         )
-        audit_record(
-            user=user, via="cli" if user is None else "admin", action="dataset.create", target=name, detail={"criteria": criteria}
-        )
+        actor = Actor(user=user, channel="cli" if user is None else "admin")
+        audit(actor=actor, action=Action.DATASET_CREATE, target=name, detail={"criteria": criteria})
     return dataset
 
 
@@ -105,9 +105,8 @@ def dataset_build(*, dataset_id: int) -> m.Dataset | None:
             records=records,
             card=card,
         )
-        audit_record(
-            user=dataset.created_by, via="worker", action="dataset.build", target=dataset.name, detail={"patients": patients}
-        )
+        actor = Actor(user=dataset.created_by, channel="worker")
+        audit(actor=actor, action=Action.DATASET_BUILD, target=dataset.name, detail={"patients": patients})
     return m.Dataset.objects.get(pk=dataset.pk)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -275,8 +276,18 @@ def _window(pixels: np.ndarray, center: float | None, width: float | None) -> np
     return (np.clip(scaled, 0, 1) * 255).astype(np.uint8)
 
 
+def _check_pixel_count(ds: Dataset) -> None:
+    """Refuse, from the header alone, pixel data too large to decode safely (a crafted file can claim gigabytes)."""
+    dims = [_int(ds.get(tag)) or 1 for tag in ("Rows", "Columns", "NumberOfFrames", "SamplesPerPixel")]
+    if math.prod(dims) > settings.DICOM_MAX_PIXELS:
+        raise ValueError(
+            f"{'x'.join(map(str, dims))} pixel values is over the DICOM_MAX_PIXELS limit ({settings.DICOM_MAX_PIXELS:,})"
+        )
+
+
 def render_png(ds: Dataset, frame: int = 0) -> bytes:
     """One frame as PNG: modality rescale, the file's window (else a 0.5–99.5 percentile window), MONOCHROME1 inverted."""
+    _check_pixel_count(ds)
     pixels = ds.pixel_array
     frames = _int(ds.get("NumberOfFrames")) or 1
     colour = int(ds.get("SamplesPerPixel", 1)) > 1

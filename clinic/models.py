@@ -11,7 +11,10 @@ import datetime as dt
 import hashlib
 import secrets
 
+import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
 
@@ -38,6 +41,7 @@ class IngestionRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        permissions = [("import_data", "Import FHIR, DICOM, VCF, notes and knowledge")]
 
     def __str__(self) -> str:
         return f"{self.kind} run #{self.pk} ({self.status})"
@@ -76,6 +80,10 @@ class Practitioner(FhirRecord):
     name = models.CharField(max_length=300, blank=True)
     identifier_system = models.CharField(max_length=200, blank=True)
     identifier_value = models.CharField(max_length=200, blank=True, db_index=True)
+    # The Carebase user who is this practitioner: their encounters put them on the patients' care teams.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="practitioner"
+    )
 
     def __str__(self) -> str:
         return self.name or self.fhir_id
@@ -97,6 +105,12 @@ class Patient(FhirRecord):
 
     class Meta:
         ordering = ["family_name", "given_name", "id"]
+        permissions = [
+            ("read_chart", "Read the charts of patients on their care team"),
+            ("break_glass", "Open a chart outside the care team for a while, giving a reason"),
+            ("read_all_charts", "Read every chart (system clients)"),
+            ("query_cohort_counts", "Count the patients matching criteria, without identities"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.fhir_id
@@ -443,38 +457,135 @@ class TimelineEvent(models.Model):
         return f"{self.time:%Y-%m-%d} {self.kind}: {self.title}"
 
 
+# Each audit row is chained to the one before: its hash covers the previous row's hash and its own fields, so an
+# edit or a gap is evident (manage.py verify_audit). Rows are numbered inside the trigger, after the lock, so
+# their ids follow the chain even when transactions commit out of order.
+AUDIT_CHAIN_SQL = """
+    PERFORM pg_advisory_xact_lock(7283001);
+    NEW.id := nextval(pg_get_serial_sequence('clinic_auditevent', 'id'));
+    NEW.prev_hash := coalesce((SELECT hash FROM clinic_auditevent ORDER BY id DESC LIMIT 1), '');
+    NEW.hash := clinic_audit_hash(NEW.prev_hash, NEW.id, NEW.at, NEW.username, NEW.channel, NEW.action,
+                                  NEW.patient_id, NEW.patients, NEW.target, NEW.detail);
+    RETURN NEW;
+"""
+
+
 class AuditEvent(models.Model):
-    """Who read or changed which patient's data, when, and what exactly."""
+    """Who read or changed which patient's data, when, through which channel, and what exactly.
+
+    Append-only: PostgreSQL refuses UPDATE and DELETE on this table. The user and patient are kept as plain ids
+    (no foreign-key constraint) and the username is copied, so deleting a user or a patient never blanks a trail.
+    """
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    via = models.CharField(max_length=10, default="web")  # web, api, cli, admin
-    action = models.CharField(max_length=40)  # view.timeline, search, ask, draft.create, note.sign, …
-    patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True)
+    channel = models.CharField(max_length=10, default="web")  # web, api, admin, cli, worker
+    action = models.CharField(max_length=40)  # an audit.Action value
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    patients = ArrayField(models.BigIntegerField(), default=list, blank=True, help_text="every patient a list showed")
     target = models.CharField(max_length=300, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
-        ordering = ["-at"]
-        indexes = [models.Index(fields=["patient", "at"]), models.Index(fields=["user", "at"])]
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["patient", "at"]),
+            models.Index(fields=["user", "at"]),
+            models.Index(fields=["action", "at"]),
+            GinIndex(fields=["patients"], name="auditevent_patients"),
+        ]
+        permissions = [("review_audit", "Review the audit trail and break-the-glass events")]
+        triggers = [
+            pgtrigger.Protect(name="audit_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+            pgtrigger.Trigger(name="audit_chain", when=pgtrigger.Before, operation=pgtrigger.Insert, func=AUDIT_CHAIN_SQL),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.action} {self.target}"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action} {self.target}"
+
+
+class CareTeamMember(models.Model):
+    """A user on a patient's care team (an explicit assignment): they read the chart until `ends_at`, if set."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="care_team")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="care_teams")
+    role = models.CharField(max_length=60, blank=True, help_text="attending, resident, nurse, consultant…")
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="empty: until removed")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "patient"]), models.Index(fields=["patient", "user"])]
+
+    def __str__(self) -> str:
+        until = f" until {self.ends_at:%Y-%m-%d}" if self.ends_at else ""
+        return f"{self.user} on the care team of {self.patient}{until}"
+
+    @property
+    def is_active(self) -> bool:
+        now = timezone.now()
+        return self.starts_at <= now and (self.ends_at is None or self.ends_at > now)
+
+
+class BreakGlass(models.Model):
+    """A clinician opened a chart outside their care team, with a reason; a steward reviews every one."""
+
+    class Review(models.TextChoices):
+        PENDING = "pending", "awaiting review"
+        REVIEWED = "reviewed", "reviewed: justified"
+        FOLLOW_UP = "follow_up", "follow-up needed"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150)
+    reason = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    channel = models.CharField(max_length=10, default="web")
+    review = models.CharField(max_length=12, choices=Review.choices, default=Review.PENDING)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "break-the-glass event"
+        indexes = [models.Index(fields=["user", "patient", "expires_at"]), models.Index(fields=["review", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} opened {self.patient}"
 
 
 class ApiToken(models.Model):
-    """A bearer token for integrations; only its SHA-256 is stored."""
+    """A bearer token for integrations; only its SHA-256 is stored. Scopes are SMART on FHIR style
+    (`user/*.read`, `system/Observation.read`, …), space-separated."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=12, editable=False)
     digest = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.CharField(max_length=1000, blank=True)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="the patient of patient/ scopes"
+    )
     created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @staticmethod
     def hash(raw: str) -> str:
@@ -519,6 +630,7 @@ class Dataset(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("download_dataset", "Download de-identified datasets")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"

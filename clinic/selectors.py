@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from clinic import models as m
@@ -18,20 +20,19 @@ from clinic.timeline import KIND_MODELS
 TIMELINE_KINDS = [k.value for k in m.TimelineEvent.Kind]
 
 
-def api_token_user(*, raw_token: str) -> Any:
-    """The active user owning this bearer token, or None. Marks the token used (at most once a minute)."""
+def api_token_get(*, raw_token: str) -> m.ApiToken | None:
+    """The live token (not revoked, not expired, its user active), or None. Marks it used (at most once a minute)."""
     token = m.ApiToken.objects.select_related("user").filter(digest=m.ApiToken.hash(raw_token), revoked=False).first()
-    if token is None or not token.user.is_active:
+    if token is None or token.is_expired or not token.user.is_active:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
         m.ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
 
 
-def patient_list(*, query: str = "") -> QuerySet[m.Patient]:
-    """Patients matching a name fragment, an MRN/FHIR id, or a birth date (YYYY-MM-DD)."""
-    patients = m.Patient.objects.all()
+def patient_list(*, patients: QuerySet[m.Patient], query: str = "") -> QuerySet[m.Patient]:
+    """Of `patients` (those the reader may see), the ones matching a name fragment, an MRN/FHIR id or a birth date."""
     query = query.strip()
     if not query:
         return patients
@@ -47,8 +48,70 @@ def patient_list(*, query: str = "") -> QuerySet[m.Patient]:
     return patients.filter(condition)
 
 
-def patient_get(*, patient_id: int) -> m.Patient:
+def patient_by_id(*, patient_id: int) -> m.Patient:
+    """Patient.DoesNotExist (404) for an unknown id; access is the caller's check (clinic.access)."""
     return m.Patient.objects.get(pk=patient_id)
+
+
+def patient_id_for_fhir_id(*, fhir_id: str) -> int:
+    found = m.Patient.objects.filter(fhir_id=fhir_id).values_list("pk", flat=True).first()
+    if found is None:
+        raise m.Patient.DoesNotExist(f"no Patient/{fhir_id}")
+    return found
+
+
+def ingestion_run_get(*, run_id: int) -> m.IngestionRun:
+    return m.IngestionRun.objects.get(pk=run_id)
+
+
+def audit_events(
+    *,
+    patient: int | None = None,
+    user: str = "",
+    action: str = "",
+    channel: str = "",
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> QuerySet[m.AuditEvent]:
+    """Audit rows, newest first. `patient`: rows about that patient and lists that showed them."""
+    rows = m.AuditEvent.objects.all()
+    if patient is not None:
+        rows = rows.filter(Q(patient_id=patient) | Q(patients__contains=[patient]))
+    if user:
+        rows = rows.filter(username=user)
+    if action:
+        rows = rows.filter(action__startswith=action)
+    if channel:
+        rows = rows.filter(channel=channel)
+    if since:
+        rows = rows.filter(at__gte=since)
+    if until:
+        rows = rows.filter(at__lt=until)
+    return rows.order_by("-at", "-id")
+
+
+def patient_access_report(*, patient_id: int) -> list[dict[str, Any]]:
+    """Who opened this chart: per user, how often, first and last time, what, through which channels, on which
+    basis (care team, break-the-glass, …). Lists that showed the patient count too."""
+    rows = (
+        m.AuditEvent.objects.filter(Q(patient_id=patient_id) | Q(patients__contains=[patient_id]))
+        .values("username")
+        .annotate(
+            events=Count("id"),
+            first=Min("at"),
+            last=Max("at"),
+            actions=ArrayAgg("action", distinct=True),
+            channels=ArrayAgg("channel", distinct=True),
+            bases=ArrayAgg(KeyTextTransform("basis", "detail"), distinct=True),
+        )
+        .order_by("-last")
+    )
+    return [{**row, "bases": [b for b in row["bases"] if b]} for row in rows]
+
+
+def break_glass_queue(*, review: str = "") -> QuerySet[m.BreakGlass]:
+    rows = m.BreakGlass.objects.select_related("patient", "reviewed_by")
+    return rows.filter(review=review) if review else rows
 
 
 @dataclass(frozen=True)

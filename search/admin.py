@@ -7,21 +7,28 @@ in a form would not be re-chunked, so a correction is an upload of the corrected
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.urls import URLPattern, path
 
-from clinic.admin import ReadOnlyAdmin
+from clinic.admin import PatientDataAdmin, ReadOnlyAdmin
 from search import admin_views
 from search.models import Chunk, KnowledgeDocument
 
 
 @admin.register(Chunk)
-class ChunkAdmin(ReadOnlyAdmin):
+class ChunkAdmin(PatientDataAdmin):
     change_list_template = "admin/search/chunk/change_list.html"
     list_display = ("source_type", "source_id", "ordinal", "section", "title", "patient", "negated", "created_at")
     list_filter = ["source_type", "negated", "uncertain", "other_subject"]
     search_fields = ["source_id", "title", "section"]
     raw_id_fields = ["patient"]
     exclude = ("search_vector",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Chunk]:
+        """Knowledge chunks for stewards; the chunks of charts (patient data) only for a superuser, audited."""
+        chunks = super().get_queryset(request)
+        return chunks if request.user.is_superuser else chunks.filter(patient__isnull=True)
 
     def get_urls(self) -> list[URLPattern]:
         site = self.admin_site

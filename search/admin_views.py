@@ -8,12 +8,14 @@ import redis
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 from kombu.utils.url import maybe_sanitize_url
 
+from clinic.access import request_actor
 from search import services
 from search.documents import SUFFIXES
 from search.embedding import configured_model
@@ -69,6 +71,8 @@ def _models() -> list[dict[str, Any]]:
 
 
 def index_status_view(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("search.view_indexstate"):
+        raise PermissionDenied("the index status needs the 'view index state' permission (stewards have it)")
     queues = queue_lengths()
     context = {
         **admin.site.each_context(request),
@@ -87,7 +91,9 @@ def index_status_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def index_requeue_view(request: HttpRequest) -> HttpResponse:
-    new, queued = services.index_requeue(user=request.user)
+    if not request.user.has_perm("search.change_indexstate"):
+        raise PermissionDenied("re-indexing needs the 'change index state' permission (stewards have it)")
+    new, queued = services.index_requeue(actor=request_actor(request))
     messages.success(request, f"{new} new chunks; {queued} chunks queued for embedding.")
     return redirect("admin:search_chunk_status")
 
@@ -124,7 +130,7 @@ def knowledge_upload_view(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         files = [(f.name, f.read()) for f in data["documents"]]
-        result = services.knowledge_upload(files=files, source=data["source"], url=data["url"], user=request.user)
+        result = services.knowledge_upload(files=files, source=data["source"], url=data["url"], actor=request_actor(request))
         if result.documents:
             messages.success(
                 request, f"Imported {len(result.documents)} document(s): {', '.join(result.documents)}; indexing queued."

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from clinic.selectors import patient_get
+from clinic.access import request_actor
 from search.cohorts import CohortCriteria, CohortResult, LabCriterion, cohort_csv, cohort_query_audited, cohort_save
 from search.models import Cohort
 from search.selectors import NOTE_KINDS, SearchHit
@@ -66,10 +66,8 @@ def search(request: HttpRequest, params: Query[SearchIn]) -> dict[str, Any]:
         raise HttpError(400, "date_from is after date_to")
     if not params.q.strip():
         raise HttpError(400, "q: empty query")
-    if params.patient is not None:
-        patient_get(patient_id=params.patient)  # 404 for an unknown chart
     hits = search_audited(
-        request=request,
+        actor=request_actor(request),
         query=params.q,
         corpus=params.corpus,
         mode=params.mode,
@@ -170,6 +168,7 @@ class CohortResultOut(Schema):
     description: str
     count: int
     matches: int
+    suppressed: bool = Field(False, description="a count too small to show to a counts-only reader (a researcher)")
     patients: list[CohortMemberOut]
 
 
@@ -190,14 +189,14 @@ class CohortOut(Schema):
 
 @router.post("/cohorts/query", response=CohortResultOut, summary="Patients matching text and structured criteria, grouped")
 def cohorts_query(request: HttpRequest, body: CohortIn) -> dict[str, Any]:
-    result = cohort_query_audited(criteria=body.criteria(), request=request, limit=body.limit)
+    result = cohort_query_audited(criteria=body.criteria(), actor=request_actor(request), limit=body.limit)
     return cohort_out(result)
 
 
 @router.post("/cohorts", response={201: CohortOut}, summary="Save a cohort (same name: updated)")
 def cohorts_save(request: HttpRequest, body: CohortSaveIn) -> tuple[int, Cohort]:
     criteria = CohortIn(**body.dict(exclude={"name", "description"})).criteria()
-    return 201, cohort_save(name=body.name, description=body.description, criteria=criteria, owner=request.user, request=request)
+    return 201, cohort_save(name=body.name, description=body.description, criteria=criteria, actor=request_actor(request))
 
 
 @router.get("/cohorts", response=list[CohortOut], summary="Your saved cohorts")
@@ -210,7 +209,7 @@ def cohorts_get(request: HttpRequest, cohort_id: int, limit: int = 100) -> dict[
     if not 1 <= limit <= 1000:
         raise HttpError(400, "limit: between 1 and 1000")
     cohort = get_object_or_404(Cohort, pk=cohort_id, owner=request.user)
-    result = cohort_query_audited(criteria=CohortCriteria.from_json(cohort.criteria), request=request, limit=limit)
+    result = cohort_query_audited(criteria=CohortCriteria.from_json(cohort.criteria), actor=request_actor(request), limit=limit)
     return cohort_out(result)
 
 
@@ -227,7 +226,7 @@ def cohorts_delete(request: HttpRequest, cohort_id: int) -> tuple[int, None]:
 
 
 def cohort_csv_response(name: str, criteria: CohortCriteria, request: HttpRequest) -> HttpResponse:
-    result = cohort_query_audited(criteria=criteria, request=request, limit=None, action="cohort.export")
+    result = cohort_query_audited(criteria=criteria, actor=request_actor(request), limit=None, export=True)
     response = HttpResponse(cohort_csv(result), content_type="text/csv; charset=utf-8")
     filename = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[:80] or "cohort"
     response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
@@ -239,6 +238,7 @@ def cohort_out(result: CohortResult) -> dict[str, Any]:
         "description": result.criteria.describe(),
         "count": result.total,
         "matches": result.matches,
+        "suppressed": result.suppressed,
         "patients": [
             {
                 "id": m.patient.pk,

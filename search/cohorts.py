@@ -8,20 +8,21 @@ a code or the words of its name (with the same synonyms: "HbA1c > 7" finds LOINC
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
-from clinic.audit import audit_record
+from clinic.access import Actor, readable_patient_ids
+from clinic.audit import Action, audit
 from clinic.errors import InvalidInput
 from clinic.models import Patient
+from clinic.spreadsheet import csv_text
 from search.models import Cohort
 from search.negation import term_context
 from search.selectors import SearchHit, _hits, expanded_terms, search_chunks
@@ -115,6 +116,7 @@ class CohortResult:
     members: list[CohortMember]  # best first, at most `limit`
     total: int  # patients in the cohort
     matches: int  # matching passages over the whole cohort
+    suppressed: bool = False  # a count below COHORT_MIN_COUNT, withheld from a counts-only reader
 
     @property
     def patient_ids(self) -> list[int]:
@@ -146,9 +148,12 @@ def validate_criteria(criteria: CohortCriteria) -> list[dict[str, str]]:
     return problems
 
 
-def cohort_query(criteria: CohortCriteria, *, limit: int | None = 100) -> CohortResult:
-    """Run the criteria: members ordered by matches (then name), the first `limit` with their best snippets."""
+def cohort_query(criteria: CohortCriteria, *, limit: int | None = 100, patient_ids: list[int] | None = None) -> CohortResult:
+    """Run the criteria: members ordered by matches (then name), the first `limit` with their best snippets.
+    `patient_ids`: only these patients can be members (the charts the reader may see; None: everyone)."""
     allowed = _structured_patient_ids(criteria)  # None: no structured criteria
+    if patient_ids is not None:
+        allowed = set(patient_ids) if allowed is None else allowed & set(patient_ids)
     labs = _lab_values(criteria, allowed) if criteria.lab else None
     if labs is not None:
         allowed = set(labs) if allowed is None else allowed & set(labs)
@@ -323,6 +328,7 @@ def _semantic_matches(criteria: CohortCriteria, allowed: set[int] | None) -> dic
         query=criteria.q,
         mode=criteria.mode,
         limit=SEMANTIC_DEPTH,
+        patient_ids=sorted(allowed) if allowed is not None else None,
         date_from=criteria.date_from,
         date_to=criteria.date_to,
         exclude_negated=criteria.exclude_negated,
@@ -376,12 +382,10 @@ CSV_COLUMNS = [
 
 def cohort_csv(result: CohortResult) -> str:
     """The cohort as CSV, one row per patient (identified: for use inside the hospital, and audited)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    rows = []
     for m in result.members:
         p = m.patient
-        writer.writerow(
+        rows.append(
             [
                 p.pk,
                 p.fhir_id,
@@ -397,7 +401,7 @@ def cohort_csv(result: CohortResult) -> str:
                 m.lab_date.isoformat() if m.lab_date else "",
             ]
         )
-    return out.getvalue()
+    return csv_text(CSV_COLUMNS, rows)
 
 
 def _raise_if_invalid(problems: list[dict[str, str]]) -> None:
@@ -405,40 +409,47 @@ def _raise_if_invalid(problems: list[dict[str, str]]) -> None:
         raise InvalidInput("; ".join(f"{p['field']}: {p['message']}" for p in problems), problems)
 
 
+def counts_only(actor: Actor) -> bool:
+    """A researcher (or anyone allowed cohort counts but no chart): counts, never identities."""
+    return readable_patient_ids(actor=actor) == [] and actor.has_perm("clinic.query_cohort_counts")
+
+
 def cohort_query_audited(
-    *,
-    criteria: CohortCriteria,
-    request: HttpRequest | None = None,
-    user: Any = None,
-    limit: int | None = 100,
-    action: str = "cohort.query",
+    *, criteria: CohortCriteria, actor: Actor, limit: int | None = 100, export: bool = False
 ) -> CohortResult:
-    """Run a cohort query for a person or client and leave the audit row (query, criteria, patients returned)."""
+    """Run a cohort query over the charts the actor may see and leave the audit row (criteria, patients shown).
+    Readers with cohort counts but no chart access get the counts alone, and none below COHORT_MIN_COUNT."""
     _raise_if_invalid(validate_criteria(criteria))
-    result = cohort_query(criteria, limit=limit)
-    audit_record(
-        request=request,
-        user=user,
-        action=action,
+    anonymous = counts_only(actor)
+    if anonymous and export:
+        raise PermissionDenied("exporting a cohort lists identified patients: it needs access to their charts")
+    readable = None if anonymous else readable_patient_ids(actor=actor)
+    result = cohort_query(criteria, limit=0 if anonymous else limit, patient_ids=readable)
+    if anonymous and 0 < result.total < settings.COHORT_MIN_COUNT:
+        result = CohortResult(criteria=criteria, members=[], total=0, matches=0, suppressed=True)
+    audit(
+        actor=actor,
+        action=Action.COHORT_EXPORT if export else Action.COHORT_QUERY,
+        patients=result.patient_ids,
         target=criteria.describe()[:300],
-        detail={"criteria": criteria.as_json(), "patients": result.patient_ids, "total": result.total},
+        detail={"criteria": criteria.as_json(), "total": result.total, "counts_only": anonymous},
     )
     return result
 
 
-def cohort_save(
-    *, name: str, criteria: CohortCriteria, owner: Any, description: str = "", request: HttpRequest | None = None
-) -> Cohort:
-    """Save (or update, by name) the owner's cohort with the patients it holds now."""
+def cohort_save(*, name: str, criteria: CohortCriteria, actor: Actor, description: str = "") -> Cohort:
+    """Save (or update, by name) the actor's cohort with the patients it holds now (of those they may see)."""
     name = name.strip()
     problems = validate_criteria(criteria)
     if not name:
         problems.insert(0, {"field": "name", "message": "name the cohort"})
     _raise_if_invalid(problems)
-    result = cohort_query(criteria, limit=None)
+    if counts_only(actor):
+        raise PermissionDenied("a saved cohort lists identified patients: it needs access to their charts")
+    result = cohort_query(criteria, limit=None, patient_ids=readable_patient_ids(actor=actor))
     with transaction.atomic():
         cohort, _ = Cohort.objects.update_or_create(
-            owner=owner,
+            owner=actor.user,
             name=name[:200],
             defaults={
                 "criteria": criteria.as_json(),
@@ -447,11 +458,11 @@ def cohort_save(
                 "patient_count": result.total,
             },
         )
-        audit_record(
-            request=request,
-            user=owner,
-            action="cohort.save",
+        audit(
+            actor=actor,
+            action=Action.COHORT_SAVE,
+            patients=result.patient_ids,
             target=name[:300],
-            detail={"criteria": criteria.as_json(), "patients": result.patient_ids},
+            detail={"criteria": criteria.as_json()},
         )
     return cohort

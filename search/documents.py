@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from django.conf import settings
 from django.utils.text import slugify
 
 from clinic.errors import InvalidInput
@@ -29,6 +31,8 @@ def document_text(*, name: str, data: bytes) -> DocumentText:
         raise InvalidInput(f"{name}: expected a .md, .txt or .pdf file")
     if not data.strip():
         raise InvalidInput(f"{name}: the file is empty")
+    if len(data) > settings.UPLOAD_MAX_BYTES:
+        raise InvalidInput(f"{name}: {len(data):,} bytes, over the {settings.UPLOAD_MAX_BYTES:,}-byte limit")
     title, text = _pdf_text(name, data) if suffix == ".pdf" else _plain_text(name, data)
     if not text.strip():
         raise InvalidInput(f"{name}: no text found (a scanned PDF needs OCR first)")
@@ -63,7 +67,14 @@ def _pdf_text(name: str, data: bytes) -> tuple[str, str]:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise InvalidInput(f"{name}: the PDF is password-protected; upload an unprotected copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        if len(reader.pages) > settings.PDF_MAX_PAGES:
+            raise InvalidInput(f"{name}: {len(reader.pages)} pages, over the limit of {settings.PDF_MAX_PAGES}; split it")
+        deadline = time.monotonic() + settings.PDF_MAX_SECONDS
+        pages = []
+        for number, page in enumerate(reader.pages, start=1):
+            if time.monotonic() > deadline:  # a crafted PDF can make text extraction crawl
+                raise InvalidInput(f"{name}: reading stopped at page {number} after {settings.PDF_MAX_SECONDS} s")
+            pages.append(page.extract_text() or "")
         title = str(reader.metadata.title or "").strip() if reader.metadata else ""
     except InvalidInput:
         raise

@@ -31,6 +31,7 @@ HNSW_DIMENSION = 384  # the dimension the partial HNSW indexes cover (see migrat
 # 1,000: 0.955), in proportion below, down to HNSW_EF_SEARCH_MIN: at 100,000 vectors ef_search 400 made each shard's
 # search visit most of its 25,000 and the search cost more than one graph's had.
 HNSW_SHARDS = 4
+EXACT_CHARTS = 500  # a reader restricted to at most this many charts: exact vector search over theirs (never misses)
 HNSW_EF_SEARCH = 400
 HNSW_EF_SEARCH_MIN = 100
 HNSW_EF_FULL_AT = 1_000_000
@@ -66,6 +67,7 @@ class _Filters:
     date_from: dt.date | dt.datetime | None
     date_to: dt.date | dt.datetime | None
     note_type: str | None
+    patient_ids: tuple[int, ...] | None = None  # the charts the reader may see (None: every chart)
 
     def sql(self) -> tuple[str, list[Any]]:
         clauses: list[str] = ["c.source_type = ANY(%s)"]
@@ -73,6 +75,9 @@ class _Filters:
         if self.patient_id is not None:
             clauses.append("c.patient_id = %s")
             params.append(self.patient_id)
+        if self.patient_ids is not None:
+            clauses.append("c.patient_id = ANY(%s)")
+            params.append(list(self.patient_ids))
         if self.date_from is not None:
             clauses.append("c.date >= %s")
             params.append(self.date_from)
@@ -83,6 +88,11 @@ class _Filters:
             clauses.append("c.note_type ILIKE %s")
             params.append(f"%{self.note_type}%")
         return " AND ".join(clauses), params
+
+    @property
+    def few_charts(self) -> bool:
+        """Restricted to a reader's few charts: every match is ranked and vectors are compared exactly."""
+        return self.patient_ids is not None and len(self.patient_ids) <= EXACT_CHARTS
 
     @property
     def whole_chart(self) -> bool:
@@ -114,14 +124,19 @@ def search_chunks(
     date_from: dt.date | dt.datetime | None = None,
     date_to: dt.date | dt.datetime | None = None,
     note_type: str | None = None,
+    patient_ids: list[int] | None = None,
 ) -> list[SearchHit]:
-    """Ranked chunks for a query. Knowledge results are one per document (its best chunk)."""
+    """Ranked chunks for a query. Knowledge results are one per document (its best chunk). `patient_ids`: only
+    these charts' notes and reports (the ones the reader may see; None: every chart)."""
     if mode not in MODES or corpus not in CORPORA or limit < 1:
         raise ValueError(f"bad search: mode {mode!r}, corpus {corpus!r}, limit {limit}")
-    if not query.strip():
+    readable = None if corpus == "knowledge" or patient_ids is None else tuple(patient_ids)
+    if not query.strip() or readable == () or (readable and patient_id is not None and patient_id not in readable):
         return []
+    if patient_id is not None:
+        readable = None  # the one chart is among the readable ones: its own filter is narrower
     types = ("knowledge",) if corpus == "knowledge" else tuple(k for k in (kinds or NOTE_KINDS) if k in NOTE_KINDS)
-    filters = _Filters(types or NOTE_KINDS, patient_id, date_from, date_to, note_type)
+    filters = _Filters(types or NOTE_KINDS, patient_id, date_from, date_to, note_type, readable)
     excluding = exclude_negated or exclude_uncertain or exclude_other_subject
     depth = max(limit * (4 if excluding else 1), 50 if mode == "hybrid" else limit)
     per_source = corpus == "knowledge"
@@ -320,7 +335,7 @@ def keyword_plan(query: str, filters: _Filters) -> KeywordPlan:
     weights = {lexeme: math.log(1 + (n - df + 0.5) / (df + 0.5)) for lexeme, df in frequencies.items()}
     by_rarity = sorted(frequencies, key=frequencies.__getitem__)
     candidates = [lexeme for lexeme in by_rarity if frequencies[lexeme] <= n / 10] or by_rarity
-    if filters.patient_id is not None:
+    if filters.patient_id is not None or filters.few_charts:
         return KeywordPlan(weights, candidates, False)
     capped, total = [], 0
     for lexeme in candidates:
@@ -372,12 +387,15 @@ def nearest_chunks(
     vector: Any, model: str, filters: _Filters, limit: int, *, exact: bool | None = None
 ) -> list[tuple[int, float, str]]:
     literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
-    exact = filters.patient_id is not None if exact is None else exact
+    exact = (filters.patient_id is not None or filters.few_charts) if exact is None else exact
     where, params = filters.sql()
     vectors = ""
     if filters.patient_id is not None:  # the chart's vectors through their own index (ChunkEmbedding.patient)
         vectors = " AND e.patient_id = %s"
         params = [filters.patient_id, *params]
+    elif filters.patient_ids is not None:  # the reader's charts' vectors, through the same index
+        vectors = " AND e.patient_id = ANY(%s)"
+        params = [list(filters.patient_ids), *params]
     if not exact and len(vector) == HNSW_DIMENSION:
         return _nearest_in_shards(vectors, where, [literal, model, *params], limit)
     distance = "e.embedding <=> %s::vector"
@@ -400,7 +418,8 @@ def nearest_chunks(
         arguments = [literal, model, *params, literal, limit]
     # One chart: parallel workers cost more to start than they save. Otherwise nothing to set, so no transaction to
     # scope it: two round trips less.
-    local = "SET LOCAL max_parallel_workers_per_gather = 0" if filters.patient_id is not None and not chart_first else ""
+    few = filters.patient_id is not None or filters.few_charts
+    local = "SET LOCAL max_parallel_workers_per_gather = 0" if few and not chart_first else ""
     with transaction.atomic() if local else contextlib.nullcontext(), connection.cursor() as cursor:
         if local:
             cursor.execute(local)

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from django.db import connection, transaction
-from django.http import HttpRequest
 
 from carebase.jobs import enqueue
-from clinic.audit import audit_record
+from clinic.access import Actor, readable_patient_ids, require_patient
+from clinic.audit import Action, audit
 from clinic.errors import InvalidInput
 from clinic.models import ClinicalNote, DiagnosticReport
 from search import embedding
@@ -55,7 +55,7 @@ class KnowledgeUpload:
     rejected: list[str]  # one message per rejected file, naming it
 
 
-def knowledge_upload(*, files: list[tuple[str, bytes]], source: str = "", url: str = "", user: Any = None) -> KnowledgeUpload:
+def knowledge_upload(*, files: list[tuple[str, bytes]], actor: Actor, source: str = "", url: str = "") -> KnowledgeUpload:
     """Store uploaded .md/.txt/.pdf files as knowledge documents; a bad file is rejected alone, the others import."""
     docs: dict[str, KnowledgeDocument] = {}
     rejected: list[str] = []
@@ -71,10 +71,9 @@ def knowledge_upload(*, files: list[tuple[str, bytes]], source: str = "", url: s
     with transaction.atomic():
         if docs:
             _knowledge_store(list(docs.values()))
-        audit_record(
-            user=user,
-            via="admin",
-            action="knowledge.upload",
+        audit(
+            actor=actor,
+            action=Action.KNOWLEDGE_UPLOAD,
             target=", ".join(docs)[:300],
             detail={"files": [name for name, _ in files], "documents": list(docs), "rejected": rejected},
         )
@@ -322,35 +321,41 @@ def index_missing() -> list[int]:
     return chunk_ids
 
 
-def index_requeue(*, user: Any = None) -> tuple[int, int]:
+def index_requeue(*, actor: Actor) -> tuple[int, int]:
     """Chunk what has no chunks yet and queue every chunk still missing a vector. Returns (new chunks, queued)."""
     new = index_missing()
     name, _ = indexing_model()
     with transaction.atomic():
         pending = pending_chunk_ids(model=name)
         tasks = chunks_enqueue(chunk_ids=pending)
-        audit_record(
-            user=user,
-            via="admin",
-            action="index.requeue",
+        audit(
+            actor=actor,
+            action=Action.INDEX_REQUEUE,
             target=name,
             detail={"new_chunks": len(new), "queued_chunks": len(pending), "tasks": tasks},
         )
     return len(new), len(pending)
 
 
-def search_audited(*, request: HttpRequest | None = None, user: Any = None, **params: Any) -> list[SearchHit]:
-    """Run a search for a person or client and leave the audit row (query, filters, patients returned)."""
+def search_audited(*, actor: Actor, **params: Any) -> list[SearchHit]:
+    """Search what the actor may read (one chart they may open, or across the charts they may see) and leave
+    the audit row (query, filters, the patients the results show)."""
+    patient_id = params.get("patient_id")
+    if patient_id is not None:
+        require_patient(actor=actor, patient_id=patient_id)
+    elif params.get("corpus", "notes") == "notes":
+        params["patient_ids"] = readable_patient_ids(actor=actor)
     hits = search_chunks(**params)
     patients = sorted({h.patient_id for h in hits if h.patient_id is not None})
     filters = {k: (str(v) if v is not None and not isinstance(v, bool | int | list) else v) for k, v in params.items()}
+    filters.pop("patient_ids", None)
     query = filters.pop("query", "")
-    audit_record(
-        request=request,
-        user=user,
-        action="search",
-        patient=params.get("patient_id"),
+    audit(
+        actor=actor,
+        action=Action.SEARCH,
+        patient=patient_id,
+        patients=patients,
         target=str(query)[:300],
-        detail={"query": query, "filters": filters, "patients": patients, "results": len(hits)},
+        detail={"query": query, "filters": filters, "results": len(hits)},
     )
     return hits

@@ -7,13 +7,14 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from clinic.access import request_actor
+from clinic.audit import Action, audit
 from clinic.errors import InvalidInput
-from clinic.models import Patient
-from clinic.selectors import patient_get
+from clinic.views.chart import chart_or_403
 from search.api import cohort_csv_response, hit_url
 from search.cohorts import LAB_OPS, CohortCriteria, LabCriterion, cohort_query_audited, cohort_save
 from search.models import Cohort
@@ -27,12 +28,12 @@ class ChartSearchForm(forms.Form):
 
 
 def patient_search(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = _patient_or_404(patient_id)
+    patient = chart_or_403(request, patient_id)
     form = ChartSearchForm(request.GET)
     results: list[dict[str, object]] = []
     if form.is_valid() and form.cleaned_data["q"]:
         hits = search_audited(
-            request=request,
+            actor=request_actor(request),
             query=form.cleaned_data["q"],
             patient_id=patient.pk,
             mode=form.cleaned_data["mode"] or "hybrid",
@@ -40,16 +41,11 @@ def patient_search(request: HttpRequest, patient_id: int) -> HttpResponse:
             limit=20,
         )
         results = [{"hit": h, "url": hit_url(h)} for h in hits]
+    else:
+        audit(actor=request_actor(request), action=Action.PATIENT_VIEW, patient=patient, target="chart search")
     context = {"patient": patient, "form": form, "results": results, "searched": bool(form.data.get("q"))}
     template = "search/_patient_search.html#results" if getattr(request, "htmx", False) else "search/patient_search.html"
     return render(request, template, context, status=200 if form.is_valid() else 400)
-
-
-def _patient_or_404(patient_id: int) -> Patient:
-    try:
-        return patient_get(patient_id=patient_id)
-    except Patient.DoesNotExist:
-        raise Http404(f"no patient with id {patient_id}") from None
 
 
 class CohortForm(forms.Form):
@@ -123,7 +119,7 @@ def population_search(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             criteria = form.criteria()
             try:
-                result = cohort_query_audited(criteria=criteria, request=request, limit=200)
+                result = cohort_query_audited(criteria=criteria, actor=request_actor(request), limit=200)
                 context.update(result=result, query_string=urlencode(CohortForm.params(criteria)))
             except InvalidInput as error:
                 context["problems"] = [f"{p['field']}: {p['message']}" for p in error.errors] or [str(error)]
@@ -152,7 +148,7 @@ def cohort_create(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"Not saved: {form.errors.as_text()}")
         return redirect("search:population")
     try:
-        cohort = cohort_save(name=name, criteria=form.criteria(), owner=request.user, request=request)
+        cohort = cohort_save(name=name, criteria=form.criteria(), actor=request_actor(request))
     except InvalidInput as error:
         messages.error(request, f"Not saved: {error}")
         return redirect(f"{redirect('search:population').url}?{urlencode(CohortForm.params(form.criteria()))}")

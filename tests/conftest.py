@@ -10,6 +10,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from tests.access import user_with_roles
+
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
@@ -40,12 +42,20 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def clinician(db):
-    return get_user_model().objects.create_user("dr_grey", password="pw-clinician-1", first_name="Meredith", last_name="Grey")
+    """Dr Grey, a clinician: she reads the charts of her care team's patients (fixtures that make a patient for her
+    put her on its care team; tests/clinic/test_access.py tests the rules themselves)."""
+    return user_with_roles("dr_grey", "clinician", password="pw-clinician-1", first_name="Meredith", last_name="Grey")
 
 
 @pytest.fixture
 def steward(db):
-    return get_user_model().objects.create_user("steward", password="pw-steward-1", is_staff=True, is_superuser=True)
+    """A data steward: the admin, ingestion, curation and audit review; no identified chart."""
+    return user_with_roles("steward", "steward", password="pw-steward-1", is_staff=True)
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_user("root", password="pw-root-12345", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
@@ -63,6 +73,15 @@ def api_token(clinician) -> str:
 @pytest.fixture
 def api_client(api_token) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {api_token}")
+
+
+@pytest.fixture
+def integration_client(db) -> Client:
+    """An interface engine's client: the integration role's token (system/*.read, system/*.write)."""
+    from clinic.services import api_token_create
+
+    user = user_with_roles("interface-engine", "integration")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=user, name='tests')}")
 
 
 @pytest.fixture

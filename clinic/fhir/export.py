@@ -21,6 +21,17 @@ def resource_get(*, resource_type: str, fhir_id: str) -> dict[str, Any] | None:
     return raw if raw else None
 
 
+def resource_patient_id(*, resource_type: str, fhir_id: str) -> int | None:
+    """The patient a stored resource belongs to (the Patient itself for a Patient), None for shared resources
+    such as Practitioner and Organization."""
+    if resource_type == "Patient":
+        return m.Patient.objects.filter(fhir_id=fhir_id).values_list("pk", flat=True).first()
+    if resource_type not in PATIENT_SCOPED:
+        return None
+    model = MAPPERS[resource_type][0]
+    return model._default_manager.filter(fhir_id=fhir_id).values_list("patient_id", flat=True).first()
+
+
 def patient_everything(*, patient: m.Patient) -> dict[str, Any]:
     """A searchset Bundle of everything held for one patient: re-importing it lands on the same rows."""
     entries = [_entry("Patient", patient.raw or {"resourceType": "Patient", "id": patient.fhir_id})]

@@ -9,19 +9,25 @@ import pytest
 
 from clinic import models as m
 from clinic.services import fhir_import_bytes
+from tests.access import on_care_team
 from tests.agents.fake_openai import FakeOpenAI
 from tests.clinic.fhir_factory import bundle, dumps
 
 
 @pytest.fixture
-def ada(db) -> m.Patient:
+def ada(clinician) -> m.Patient:
+    """Ada Lovelace's chart, Dr Grey on her care team."""
     fhir_import_bytes(name="ada.json", data=dumps(bundle(observations=3)))
-    return m.Patient.objects.get()
+    patient = m.Patient.objects.get()
+    on_care_team(clinician, patient)
+    return patient
 
 
 @pytest.fixture
-def empty_chart(db) -> m.Patient:
-    return m.Patient.objects.create(fhir_id="empty-1", name="Nobody Charted")
+def empty_chart(clinician) -> m.Patient:
+    patient = m.Patient.objects.create(fhir_id="empty-1", name="Nobody Charted")
+    on_care_team(clinician, patient)
+    return patient
 
 
 @pytest.fixture

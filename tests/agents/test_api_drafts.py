@@ -71,12 +71,13 @@ def test_it_signs_into_exactly_one_final_note_that_unsigned_drafts_never_are(api
     assert again.status_code == 400 and m.ClinicalNote.objects.filter(author_user=clinician).count() == 1
 
 
-def test_it_generates_a_draft_left_pending_when_read(api_client, ada):
-    import datetime as dt
-
-    draft = Draft.objects.create(patient=ada, kind="discharge_summary")
-    Draft.objects.filter(pk=draft.pk).update(created_at=draft.created_at - dt.timedelta(minutes=5))
-    assert api_client.get(f"/api/v1/drafts/{draft.pk}").json()["status"] == "ready"
+def test_it_writes_an_extractive_draft_in_the_request_and_never_on_a_read(api_client, ada, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):  # (in a test, the commit comes after the response)
+        created = post(api_client, f"/api/v1/patients/{ada.pk}/drafts", '{"kind": "discharge_summary"}')
+    assert created.status_code == 202 and Draft.objects.get(pk=created.json()["id"]).status == "ready"
+    pending = Draft.objects.create(patient=ada, kind="discharge_summary")
+    assert api_client.get(f"/api/v1/drafts/{pending.pk}").json()["status"] == "pending"  # a GET changes nothing
+    assert Draft.objects.get(pk=pending.pk).status == "pending"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import pytest
 
 from agents import llm, services
 from agents.models import AssistantExchange, Draft
+from clinic.access import Actor
 from clinic.models import AuditEvent
 from tests.agents.fake_openai import FakeOpenAI
 
@@ -35,8 +36,9 @@ def tiny_model_dir(tmp_path_factory):
 
 def ask_on_queue(patient, question, capture):
     """Generative backends answer on the llm queue: the API hands back a poll URL, the job fills the answer."""
+    clinician = patient.care_team.get().user
     with capture(execute=True):
-        queued = services.question_ask(patient=patient, question=question)
+        queued = services.question_ask(actor=Actor(user=clinician, channel="api"), patient=patient, question=question)
     assert queued["status"] == "pending" and queued["poll_url"] == f"/api/v1/asks/{queued['id']}"
     return AssistantExchange.objects.get(pk=queued["id"]).as_answer()
 
@@ -75,7 +77,7 @@ def test_it_answers_through_an_openai_compatible_server_keeping_only_cited_sente
     assert answer["dropped_uncited"] == 1
     # The worker's reads are audited as well as the question: the tools it called and the records it cites.
     worker = AuditEvent.objects.get(action="ask.answer", target=f"exchange:{answer['id']}")
-    assert worker.via == "worker" and worker.patient_id == ada.pk and worker.detail["tools"]
+    assert worker.channel == "worker" and worker.patient_id == ada.pk and worker.detail["tools"]
     assert worker.detail["cited"] == [f"observation:{answer['sentences'][0]['citations'][0]['source_id']}"]
     assert FakeOpenAI.requests[-1]["model"] == "served-model"
     assert "[1] The most recent Hemoglobin A1c is 6.7 %" in FakeOpenAI.requests[-1]["messages"][1]["content"]
@@ -91,4 +93,4 @@ def test_it_flags_uncited_generated_draft_sentences(ada, settings, openai_server
     assert any(not s["supported"] for s in sentences if not s["citations"])
     audit = AuditEvent.objects.get(action="draft.generate", target=f"draft:{draft.pk}")
     cited = {f"{c['source_type']}:{c['source_id']}" for s in sentences for c in s["citations"]}
-    assert audit.via == "worker" and audit.patient_id == ada.pk and cited and set(audit.detail["cited"]) == cited
+    assert audit.channel == "worker" and audit.patient_id == ada.pk and cited and set(audit.detail["cited"]) == cited

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connections
 
 from clinic import models as m
 from clinic.services import fhir_import_bytes
+from tests.access import on_care_team, user_with_roles
 from tests.clinic.fhir_factory import bundle, dumps
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
@@ -38,9 +38,10 @@ def test_it_asks_opens_a_citation_then_drafts_edits_and_signs(live_server, trans
     from playwright.sync_api import expect
 
     settings.JOBS_EAGER = True
-    get_user_model().objects.create_user("dr_house", password="pw-browser-1")
+    house = user_with_roles("dr_house", "clinician", password="pw-browser-1")
     fhir_import_bytes(name="ada.json", data=dumps(bundle(observations=3)))
     ada = m.Patient.objects.get()
+    on_care_team(house, ada)
     page.goto(f"{live_server.url}/patients/{ada.pk}/")
     page.fill("#id_username", "dr_house")
     page.fill("#id_password", "pw-browser-1")

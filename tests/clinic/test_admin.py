@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from clinic import models as m
 from clinic.services import api_token_create, fhir_import_bytes
@@ -47,14 +48,42 @@ def test_it_registers_every_clinic_model():
     assert [model for model in CLINIC_MODELS if model not in admin.site._registry] == []
 
 
-def test_it_renders_every_changelist_search_and_detail_for_a_steward(steward_client, chart):
+@pytest.fixture
+def superuser_client(superuser) -> Client:
+    client = Client()
+    client.force_login(superuser)
+    return client
+
+
+def test_it_renders_every_changelist_search_and_detail_for_a_superuser(superuser_client, chart):
+    m.BreakGlass.objects.create(
+        patient=m.Patient.objects.get(), username="x", reason="a long enough reason", expires_at=timezone.now()
+    )
     for model in CLINIC_MODELS:
-        response = steward_client.get(_url(model, "changelist"))
+        if model not in admin.site._registry:
+            continue
+        response = superuser_client.get(_url(model, "changelist"))
         assert response.status_code == 200, model.__name__
-        assert steward_client.get(_url(model, "changelist"), {"q": "a"}).status_code == 200, model.__name__
+        assert superuser_client.get(_url(model, "changelist"), {"q": "a"}).status_code == 200, model.__name__
         row = model.objects.first()
         if row is not None:
-            assert steward_client.get(_url(model, "change", row.pk)).status_code == 200, model.__name__
+            assert superuser_client.get(_url(model, "change", row.pk)).status_code == 200, model.__name__
+
+
+def test_it_keeps_clinical_tables_from_a_steward_and_audits_a_superusers_reads(
+    steward_client, superuser_client, superuser, chart
+):
+    patient = m.Patient.objects.get()
+    for model in (m.Patient, m.Observation, m.ClinicalNote, m.Encounter):
+        assert steward_client.get(_url(model, "changelist")).status_code == 403, model.__name__
+    for model in (m.IngestionRun, m.AuditEvent, m.ApiToken, m.BreakGlass, m.CareTeamMember):
+        assert steward_client.get(_url(model, "changelist")).status_code == 200, model.__name__
+    superuser_client.get(_url(m.Patient, "changelist"))
+    superuser_client.get(_url(m.Observation, "change", m.Observation.objects.first().pk))
+    listed = m.AuditEvent.objects.get(action="admin.list", target="clinic.Patient")
+    opened = m.AuditEvent.objects.get(action="admin.view", target__startswith="clinic.Observation/")
+    assert listed.patients == [patient.pk] and listed.username == superuser.username and listed.channel == "admin"
+    assert opened.patient_id == patient.pk
 
 
 def test_it_shows_a_run_with_counts_by_type_and_duration(steward_client, chart):
@@ -107,9 +136,9 @@ def test_it_turns_away_a_clinician_from_the_admin(logged_in):
 
 
 def test_it_keeps_audit_events_read_only(steward_client, clinician):
-    event = m.AuditEvent.objects.create(user=clinician, via="web", action="view.timeline", target="Patient/1")
+    event = m.AuditEvent.objects.create(user=clinician, channel="web", action="view.timeline", target="Patient/1")
 
-    assert steward_client.get(_url(m.AuditEvent, "changelist"), {"via": "web"}).status_code == 200
+    assert steward_client.get(_url(m.AuditEvent, "changelist"), {"channel": "web"}).status_code == 200
     assert steward_client.get(_url(m.AuditEvent, "add")).status_code == 403
     assert steward_client.post(_url(m.AuditEvent, "change", event.pk), {"action": "nothing"}).status_code == 403
     assert steward_client.post(_url(m.AuditEvent, "delete", event.pk), {"post": "yes"}).status_code == 403
@@ -129,4 +158,4 @@ def test_it_revokes_tokens_and_audits_it(steward_client, steward, clinician):
     token.refresh_from_db()
     assert token.revoked
     audit = m.AuditEvent.objects.get(action="token.revoke")
-    assert (audit.user, audit.via) == (steward, "admin") and token.prefix in audit.target
+    assert (audit.user, audit.channel) == (steward, "admin") and token.prefix in audit.target

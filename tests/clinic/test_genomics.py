@@ -13,15 +13,19 @@ from clinic import models as m
 from clinic.errors import InvalidInput
 from clinic.genomics import clinvar_import, genotype_zygosity, normalise_chrom, vcf_import
 from clinic.services import fhir_import_bytes
+from tests.access import on_care_team
 from tests.clinic.fhir_factory import bundle, dumps
 
 BRCA1_POS = 43045711  # NC_000017.11:g.43045711G>C, Pathogenic, reviewed by expert panel
 
 
 @pytest.fixture
-def ada(db) -> m.Patient:
+def ada(clinician) -> m.Patient:
+    """Ada Lovelace's chart, Dr Grey on her care team."""
     fhir_import_bytes(name="ada.json", data=dumps(bundle(observations=1)))
-    return m.Patient.objects.get()
+    patient = m.Patient.objects.get()
+    on_care_team(clinician, patient)
+    return patient
 
 
 @pytest.fixture
@@ -126,7 +130,7 @@ def test_it_lists_variants_actionable_first_over_rest_and_audits(ada, clinvar_br
     assert body["count"] == 2 and body["items"][0]["gene"] == "BRCA1" and body["items"][0]["actionable"]
     assert api_client.get(f"/api/v1/patients/{ada.pk}/variants?significance=pathogenic").json()["count"] == 1
     audit = m.AuditEvent.objects.filter(action="view.variants").first()
-    assert audit.patient == ada and audit.user == clinician and audit.via == "api"
+    assert audit.patient == ada and audit.user == clinician and audit.channel == "api"
 
 
 def test_it_answers_bad_requests_with_4xx(ada, api_client):

@@ -15,6 +15,7 @@ from pydicom.data import get_testdata_file
 from clinic import models as m
 from clinic.imaging import dicom_import, instance_preview
 from clinic.services import fhir_import_bytes
+from tests.access import on_care_team
 from tests.clinic.fhir_factory import bundle, dumps
 
 
@@ -32,9 +33,12 @@ def media_root(settings, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ada(db) -> m.Patient:
+def ada(clinician) -> m.Patient:
+    """Ada Lovelace's chart, Dr Grey on her care team."""
     fhir_import_bytes(name="ada.json", data=dumps(bundle(observations=1)))
-    return m.Patient.objects.get()
+    patient = m.Patient.objects.get()
+    on_care_team(clinician, patient)
+    return patient
 
 
 @pytest.fixture
@@ -122,7 +126,7 @@ def test_it_serves_the_imaging_tree_over_rest_and_audits(ada, nih_series, api_cl
     preview = api_client.get(instances[0]["api_preview_url"])
     assert preview.status_code == 200 and preview["Content-Type"] == "image/png"
     audit = m.AuditEvent.objects.filter(action="view.imaging").order_by("at").first()
-    assert audit.patient == ada and audit.user == clinician and audit.via == "api"
+    assert audit.patient == ada and audit.user == clinician and audit.channel == "api"
     assert api_client.get("/api/v1/patients/999999/imaging").status_code == 404
 
 

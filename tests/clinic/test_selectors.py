@@ -17,12 +17,14 @@ def ada(db) -> m.Patient:
 
 
 def test_it_finds_a_patient_by_name_mrn_fhir_id_or_birth_date(ada):
-    assert list(patient_list(query="ada love")) == [ada]
-    assert list(patient_list(query=ada.mrn.lower())) == [ada]
-    assert list(patient_list(query=ada.fhir_id)) == [ada]
-    assert list(patient_list(query="1960-05-17")) == [ada]
-    assert list(patient_list(query="1960-05-18")) == []
-    assert list(patient_list(query="grace hopper")) == []
+    everyone = m.Patient.objects.all()
+    assert list(patient_list(patients=everyone, query="ada love")) == [ada]
+    assert list(patient_list(patients=everyone, query=ada.mrn.lower())) == [ada]
+    assert list(patient_list(patients=everyone, query=ada.fhir_id)) == [ada]
+    assert list(patient_list(patients=everyone, query="1960-05-17")) == [ada]
+    assert list(patient_list(patients=everyone, query="1960-05-18")) == []
+    assert list(patient_list(patients=everyone, query="grace hopper")) == []
+    assert list(patient_list(patients=everyone.exclude(pk=ada.pk), query="ada love")) == []  # only among the readable
 
 
 def test_it_puts_allergies_active_problems_and_medications_in_the_banner(ada):

@@ -10,15 +10,19 @@ from django.test import Client
 
 from clinic import models as m
 from clinic.services import fhir_import_bytes
+from tests.access import on_care_team
 from tests.clinic.fhir_factory import bundle, dumps
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def ada(db) -> m.Patient:
+def ada(clinician) -> m.Patient:
+    """Ada Lovelace's chart, Dr Grey on her care team."""
     fhir_import_bytes(name="ada.json", data=dumps(bundle(observations=3)))
-    return m.Patient.objects.get()
+    patient = m.Patient.objects.get()
+    on_care_team(clinician, patient)
+    return patient
 
 
 def _item_links(html: str) -> list[str]:
@@ -45,7 +49,7 @@ def test_it_finds_patients_by_name_mrn_and_birth_date(logged_in, ada, clinician)
         assert f'href="/patients/{ada.pk}/"' in html, query
         assert "<html" not in html  # the results fragment only
     assert "No patients match" in logged_in.get("/", {"q": "nobody-like-this"}).content.decode()
-    audit = m.AuditEvent.objects.filter(user=clinician, action="view.patient_list").first()
+    audit = m.AuditEvent.objects.filter(user=clinician, action="list.patients").first()
     assert audit is not None and audit.detail == {"query": "nobody-like-this", "count": 0}
 
 
@@ -56,7 +60,7 @@ def test_it_shows_the_banner_and_the_panels_of_other_apps(logged_in, ada, clinic
         assert text in html, text
     used = {t.name for t in response.templates}
     assert {"clinic/_genomics_panel.html", "search/_patient_search.html", "agents/_assistant_panel.html"} <= used
-    assert m.AuditEvent.objects.filter(user=clinician, action="view.patient", patient=ada, via="web").count() == 1
+    assert m.AuditEvent.objects.filter(user=clinician, action="view.patient", patient=ada, channel="web").count() == 1
 
 
 def test_it_lists_the_timeline_newest_first_grouped_by_encounter(logged_in, ada):
@@ -134,11 +138,12 @@ def test_it_answers_400_naming_a_bad_parameter(logged_in, ada, params, message):
     assert not m.AuditEvent.objects.filter(patient=ada).exists()
 
 
-def test_it_answers_404_for_unknown_patients_and_items(logged_in, ada):
+def test_it_answers_404_for_unknown_patients_and_items(logged_in, clinician, ada):
     other = m.Patient.objects.create(fhir_id="someone-else", name="Someone Else")
+    on_care_team(clinician, other)
     note = m.ClinicalNote.objects.get(patient=ada)
     assert logged_in.get("/patients/999999999/").status_code == 404
-    assert logged_in.get(f"/patients/{other.pk}/items/note/{note.pk}/").status_code == 404
+    assert logged_in.get(f"/patients/{other.pk}/items/note/{note.pk}/").status_code == 404  # Ada's note, not theirs
     assert logged_in.get(f"/patients/{ada.pk}/items/dreams/{note.pk}/").status_code == 404
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from clinic import models as m
 from search.models import Cohort
+from tests.access import on_care_team, user_with_roles
 from tests.search.factories import index_all, note, patient
 
 
 def _log_in(page: Page, url: str) -> None:
-    get_user_model().objects.create_user("dr_search", password="pw-browser-2", first_name="Sam", last_name="Search")
     page.goto(f"{url}/")
     page.fill("#id_username", "dr_search")
     page.fill("#id_password", "pw-browser-2")
@@ -25,6 +24,8 @@ def charts(settings, transactional_db):
     settings.JOBS_EAGER = True
     ada = patient("Ada Lovelace", given_name="Ada", family_name="Lovelace", sex="female")
     bob = patient("Bob Marley", given_name="Bob", family_name="Marley", sex="male")
+    doctor = user_with_roles("dr_search", "clinician", password="pw-browser-2", first_name="Sam", last_name="Search")
+    on_care_team(doctor, ada, bob)
     note(ada, "HPI: crushing chest pain radiating to the left arm.", title="ED note")
     note(ada, "Assessment: Hypertension, poorly controlled. Plan: start lisinopril.", title="Clinic visit")
     note(bob, "HPI: Patient denies chest pain. Ankle sprain after a fall.", title="Ortho note")

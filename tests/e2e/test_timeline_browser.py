@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from clinic import models as m
 from clinic.services import fhir_import_bytes
+from tests.access import on_care_team, user_with_roles
 from tests.clinic.fhir_factory import bundle, dumps
 
 
 @pytest.mark.browser
 def test_it_walks_from_login_to_a_note_in_the_timeline(live_server, transactional_db, browser_page: Page):
-    get_user_model().objects.create_user("dr_house", password="pw-browser-1", first_name="Greg", last_name="House")
+    house = user_with_roles("dr_house", "clinician", password="pw-browser-1", first_name="Greg", last_name="House")
     fhir_import_bytes(name="ada.json", data=dumps(bundle(observations=3)))
     ada = m.Patient.objects.get()
+    on_care_team(house, ada)
     page = browser_page
 
     page.goto(f"{live_server.url}/")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from clinic import models as m
 from clinic.imaging import dicom_import
 from clinic.services import fhir_import_bytes
+from tests.access import on_care_team, user_with_roles
 from tests.clinic.fhir_factory import bundle, dumps
 
 
@@ -19,9 +19,10 @@ def test_it_steps_through_the_slices_of_a_series(
     live_server, transactional_db, browser_page: Page, shared_data: Path, settings, tmp_path
 ):
     settings.MEDIA_ROOT = tmp_path / "media"
-    get_user_model().objects.create_user("dr_house", password="pw-browser-1")
+    house = user_with_roles("dr_house", "clinician", password="pw-browser-1")
     fhir_import_bytes(name="ada.json", data=dumps(bundle(observations=1)))
     ada = m.Patient.objects.get()
+    on_care_team(house, ada)
     dicom_import(paths=sorted((shared_data / "dicom" / "dcm_qa_nih").glob("*/*"))[:1], patient=ada)
     series = m.ImagingSeries.objects.get()
     page = browser_page

@@ -3,15 +3,17 @@ from __future__ import annotations
 import pytest
 
 from clinic.models import AuditEvent
+from tests.access import on_care_team
 from tests.search.factories import index_all, note, patient
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def chart(settings):
+def chart(settings, clinician):
     settings.JOBS_EAGER = True
     ada = patient("Ada Lovelace")
+    on_care_team(clinician, ada)
     written = note(ada, "HPI: crushing chest pain since this morning.\nPlan: troponin, ECG.", title="ED note")
     index_all()
     return ada, written
@@ -26,7 +28,7 @@ def test_it_returns_ranked_results_and_audits_the_search(api_client, clinician, 
     assert "<mark>" in result["snippet"] and result["url"] == f"/patients/{ada.pk}/items/note/{written.pk}/"
     event = AuditEvent.objects.get(action="search")
     assert event.user == clinician and event.patient_id == ada.pk
-    assert event.detail["query"] == "chest pain" and event.detail["patients"] == [ada.pk]
+    assert event.detail["query"] == "chest pain" and event.patients == [ada.pk]
 
 
 @pytest.mark.parametrize(

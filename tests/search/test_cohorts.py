@@ -12,6 +12,7 @@ from django.test import Client
 from clinic import models as m
 from search.cohorts import CohortCriteria, LabCriterion, cohort_query, validate_criteria
 from search.models import Cohort
+from tests.access import on_care_team
 from tests.search.factories import index_all, note, patient
 
 pytestmark = pytest.mark.django_db
@@ -37,11 +38,13 @@ def _a1c(chart: m.Patient, value: float, when: dt.datetime, code: str = "4548-4"
 
 
 @pytest.fixture
-def population(settings):
+def population(settings, clinician):
+    """Three charts, all on Dr Grey's care team."""
     settings.JOBS_EAGER = True
     ada = patient("Ada Lovelace", given_name="Ada", family_name="Lovelace", sex="female", birth_date=_years_ago(60))
     bob = patient("Bob Marley", given_name="Bob", family_name="Marley", sex="male", birth_date=_years_ago(45))
     cy = patient("Cy Young", given_name="Cy", family_name="Young", sex="male", birth_date=_years_ago(30))
+    on_care_team(clinician, ada, bob, cy)
     note(ada, "HPI: crushing chest pain radiating to the left arm.", title="ED note")
     note(ada, "Assessment: chest pain resolved after nitroglycerin.", title="Cardiology")
     note(bob, "HPI: Patient denies chest pain. Ankle sprain.", title="Ortho note")
@@ -123,7 +126,7 @@ def test_the_api_queries_saves_lists_and_exports_with_audit(population, api_clie
     assert data["patients"][0]["snippets"][0]["url"].startswith(f"/patients/{population[0].pk}/items/note/")
     assert data["patients"][0]["lab_value"] == 8.2
     audit = m.AuditEvent.objects.filter(action="cohort.query").latest("id")
-    assert sorted(audit.detail["patients"]) == sorted(p.pk for p in population[:2]) and audit.via == "api"
+    assert sorted(audit.patients) == sorted(p.pk for p in population[:2]) and audit.channel == "api"
 
     saved = api_client.post("/api/v1/cohorts", {**body, "name": "chest pain + high A1c"}, content_type="application/json")
     assert saved.status_code == 201 and saved.json()["patient_count"] == 2
@@ -179,4 +182,4 @@ def test_the_population_page_searches_saves_and_exports(population, logged_in):
     export = logged_in.get("/search/export.csv", {"q": "chest pain"})
     assert export.status_code == 200 and export.content.decode().count("\n") == 3  # header + 2 patients
     assert logged_in.get("/search/", {"age_min": "abc"}).status_code == 400
-    assert m.AuditEvent.objects.filter(action="cohort.query", via="web").exists()
+    assert m.AuditEvent.objects.filter(action="cohort.query", channel="web").exists()

@@ -194,7 +194,7 @@ def test_it_reindexes_documents_without_chunks_and_audits_it(steward_client, ste
     assert Chunk.objects.filter(source_type="knowledge", source_id="loose").count() == 1
     assert "1 new chunks; 1 chunks queued for embedding." in response.content.decode()
     event = AuditEvent.objects.get(action="index.requeue")
-    assert (event.user, event.via, event.detail["new_chunks"], event.detail["queued_chunks"]) == (steward, "admin", 1, 1)
+    assert (event.user, event.channel, event.detail["new_chunks"], event.detail["queued_chunks"]) == (steward, "admin", 1, 1)
 
 
 def test_it_only_reindexes_on_post(steward_client, db):
@@ -246,7 +246,7 @@ def test_it_imports_markdown_and_text_files_as_chunked_documents(steward_client,
     assert sections == ["Symptoms", "Treatment"]
     assert Chunk.objects.filter(source_type="knowledge", source_id="gout-notes").exists()
     event = AuditEvent.objects.get(action="knowledge.upload")
-    assert (event.user, event.via, event.detail["documents"], event.detail["rejected"]) == (
+    assert (event.user, event.channel, event.detail["documents"], event.detail["rejected"]) == (
         steward, "admin", ["asthma_plan", "gout-notes"], []
     )  # fmt: skip
 

@@ -7,13 +7,16 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
 from clinic import models as m
-from clinic import selectors
-from clinic.audit import audit_record
+from clinic import selectors, services
+from clinic.access import PatientAccessDenied, readable_patients, request_actor, require_patient
+from clinic.audit import Action, audit
 from clinic.charts import trend_chart
+from clinic.errors import InvalidInput
 from clinic.forms import TimelineFilterForm
 
 DEFAULT_TREND_CODES = ("4548-4", "8480-6", "2339-0", "39156-5")  # HbA1c, systolic BP, glucose, BMI
@@ -23,24 +26,61 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _patient_or_404(patient_id: int) -> m.Patient:
+def chart_or_403(request: HttpRequest, patient_id: int) -> m.Patient:
+    """The patient, when this user may open the chart: 404 for an unknown id, 403 (with break-the-glass for
+    clinicians, see forbidden()) when it is not theirs. Every chart page starts here."""
     try:
-        return selectors.patient_get(patient_id=patient_id)
+        return require_patient(actor=request_actor(request), patient_id=patient_id)
     except m.Patient.DoesNotExist:
         raise Http404(f"no patient with id {patient_id}") from None
 
 
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """403 page; for a chart, the reason and a break-the-glass form when the user is a clinician."""
+    patient = exception.patient if isinstance(exception, PatientAccessDenied) else None
+    actor = request_actor(request)
+    context = {
+        "message": str(exception or "") or "You may not open this page.",
+        "patient": patient,
+        "can_break_glass": patient is not None and (actor.has_perm("clinic.break_glass") or actor.is_superuser),
+    }
+    template = "clinic/forbidden.html#message" if getattr(request, "htmx", False) else "clinic/forbidden.html"
+    return render(request, template, context, status=403)
+
+
+@require_POST
+def break_glass(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Open a chart outside the care team with a reason; back to the form with the problem otherwise."""
+    try:
+        patient = selectors.patient_by_id(patient_id=patient_id)
+    except m.Patient.DoesNotExist:
+        raise Http404(f"no patient with id {patient_id}") from None
+    try:
+        services.break_glass_open(actor=request_actor(request), patient=patient, reason=request.POST.get("reason", ""))
+    except InvalidInput as e:
+        context = {"message": str(e), "patient": patient, "can_break_glass": True, "reason": request.POST.get("reason", "")}
+        return render(request, "clinic/forbidden.html", context, status=400)
+    return redirect("clinic:patient_detail", patient.pk)
+
+
 def patient_list(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    page = Paginator(selectors.patient_list(query=query), 25).get_page(request.GET.get("page"))
-    audit_record(request=request, action="view.patient_list", detail={"query": query, "count": page.paginator.count})
+    actor = request_actor(request)
+    found = selectors.patient_list(patients=readable_patients(actor=actor), query=query)
+    page = Paginator(found, 25).get_page(request.GET.get("page"))
+    audit(
+        actor=actor,
+        action=Action.PATIENT_LIST,
+        patients=[p.pk for p in page],
+        detail={"query": query, "count": page.paginator.count},
+    )
     fragment = request.htmx and not request.htmx.history_restore_request  # a restored history entry needs the whole page
     template = "clinic/patient_list.html#results" if fragment else "clinic/patient_list.html"
     return render(request, template, {"page": page, "query": query})
 
 
 def patient_detail(request: HtmxHttpRequest, patient_id: int) -> HttpResponse:
-    patient = _patient_or_404(patient_id)
+    patient = chart_or_403(request, patient_id)
     form = TimelineFilterForm(request.GET)
     try:
         context = _timeline_context(request, patient, form)
@@ -48,7 +88,7 @@ def patient_detail(request: HtmxHttpRequest, patient_id: int) -> HttpResponse:
         return HttpResponseBadRequest(str(e), content_type="text/plain")
     context |= _trend_context(patient, request.GET.get("code", ""))
     context["banner"] = selectors.patient_banner(patient=patient)
-    audit_record(request=request, action="view.patient", patient=patient, detail=_audit_detail(context))
+    audit(actor=request_actor(request), action=Action.PATIENT_VIEW, patient=patient, detail=_audit_detail(context))
     return render(request, "clinic/patient_detail.html", context)
 
 
@@ -56,30 +96,30 @@ def patient_timeline(request: HtmxHttpRequest, patient_id: int) -> HttpResponse:
     """The timeline fragment (filters, next pages) for htmx; the whole patient page at a real URL otherwise."""
     if not request.htmx:
         return patient_detail(request, patient_id)
-    patient = _patient_or_404(patient_id)
+    patient = chart_or_403(request, patient_id)
     try:
         context = _timeline_context(request, patient, TimelineFilterForm(request.GET))
     except ValueError as e:
         return HttpResponseBadRequest(str(e), content_type="text/plain")
-    audit_record(request=request, action="view.timeline", patient=patient, detail=_audit_detail(context))
+    audit(actor=request_actor(request), action=Action.TIMELINE_VIEW, patient=patient, detail=_audit_detail(context))
     return render(request, "clinic/patient_detail.html#timeline-items", context)
 
 
 def timeline_item(request: HtmxHttpRequest, patient_id: int, kind: str, source_id: int) -> HttpResponse:
-    patient = _patient_or_404(patient_id)
+    patient = chart_or_403(request, patient_id)
     try:
         item = selectors.timeline_item(patient=patient, kind=kind, source_id=source_id)
     except ObjectDoesNotExist:
         raise Http404(f"no {kind} {source_id} in this patient's chart") from None
-    audit_record(request=request, action="view.item", patient=patient, target=f"{kind}/{source_id}")
+    audit(actor=request_actor(request), action=Action.ITEM_VIEW, patient=patient, target=f"{kind}/{source_id}")
     template = "clinic/item_detail.html#detail" if request.htmx else "clinic/item_detail.html"
     return render(request, template, {"patient": patient, "kind": kind, "item": item})
 
 
 def lab_trend(request: HtmxHttpRequest, patient_id: int) -> HttpResponse:
-    patient = _patient_or_404(patient_id)
+    patient = chart_or_403(request, patient_id)
     context = {"patient": patient, **_trend_context(patient, request.GET.get("code", ""))}
-    audit_record(request=request, action="view.trend", patient=patient, target=context["trend_code"])
+    audit(actor=request_actor(request), action=Action.TREND_VIEW, patient=patient, target=context["trend_code"])
     template = "clinic/trend.html#trend" if request.htmx else "clinic/trend.html"
     return render(request, template, context)
 

@@ -1,0 +1,1 @@
+"""Clinician pages of the clinic app, one module per domain: chart, imaging, genomics, audit review."""
