@@ -24,7 +24,7 @@ from clinic import hooks
 from clinic import models as m
 from clinic.bulk import upsert
 from clinic.fhir.mapping import MAPPERS, Row
-from clinic.fhir.values import FieldError
+from clinic.fhir.values import FieldError, periods_in_order
 from clinic.timeline import DERIVE, timeline_event, timeline_upsert
 
 logger = logging.getLogger(__name__)
@@ -197,6 +197,7 @@ def prepare_entries(name: str, entries: list[Entry], unit: PreparedUnit | None =
             _rewrite_references(entry.resource, url_map, identifiers, unit.pending)
             place = {"file": name, "entry": entry.index, "resource_type": rtype, "id": fhir_id}
             try:
+                periods_in_order(entry.resource)
                 row = mapper(entry.resource)
             except FieldError as e:
                 unit.errors.append({**place, "field": e.field, "message": e.message})
