@@ -86,7 +86,9 @@ def _period_in_order(period: dict[str, Any], where: str) -> None:
         digits = min(len(first.split("T")[0]), len(last.split("T")[0]))
         backwards = last[:digits] < first[:digits]
     if backwards:
-        raise FieldError(where, f"ends ({last}) before it starts ({first}); a Period's end may not precede its start (FHIR per-1)")
+        raise FieldError(
+            where, f"ends ({last}) before it starts ({first}); a Period's end may not precede its start (FHIR per-1)"
+        )
 
 
 def number_value(obj: dict[str, Any], field: str, where: str) -> float | None:
