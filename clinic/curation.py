@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from clinic import models as m
 from clinic.audit import audit_record
+from clinic.dates import years_before
 from clinic.deid import Deidentifier, age_band
 from clinic.errors import InvalidInput
 
@@ -67,9 +68,9 @@ def dataset_cohort(*, criteria: dict[str, Any]) -> QuerySet[m.Patient]:
         patients = patients.filter(sex=criteria["sex"])
     today = timezone.localdate()
     if criteria.get("age_min") is not None:
-        patients = patients.filter(birth_date__lte=today.replace(year=today.year - int(criteria["age_min"])))
+        patients = patients.filter(birth_date__lte=years_before(day=today, years=int(criteria["age_min"])))
     if criteria.get("age_max") is not None:
-        patients = patients.filter(birth_date__gt=today.replace(year=today.year - int(criteria["age_max"]) - 1))
+        patients = patients.filter(birth_date__gt=years_before(day=today, years=int(criteria["age_max"]) + 1))
     return patients.distinct().order_by("fhir_id")
 
 
