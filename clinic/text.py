@@ -57,7 +57,8 @@ def _stops(text: str, start: int, match: re.Match[str]) -> bool:
     word = before[-1].lstrip("([\"'").lower() if before else ""
     if len(word) > 2 and word not in _ABBREVIATIONS and "." not in word:
         return True  # most words
-    after = _NEXT.match(text, match.end()).group(1)
+    following = _NEXT.match(text, match.end())
+    after = following.group(1) if following else ""
     if word in _NEVER_END or (word in _BEFORE_NUMBER and after.isdigit()):
         return False
     if word in _BEFORE_CAPITAL or _DOTTED.fullmatch(word):
