@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 
+from carebase.jobs import jobs_taken
 from carebase.settings import queue_prefix
-from search.admin_views import jobs_taken
 from search.models import Chunk, ChunkEmbedding
 from tests.search import factories
 

@@ -18,10 +18,9 @@ from django.urls import reverse
 from pypdf import PdfWriter
 
 from carebase import jobs
-from carebase.jobs import broker_available
+from carebase.jobs import broker_available, jobs_taken, queue_lengths
 from clinic.models import AuditEvent
 from search import services
-from search.admin_views import jobs_taken, queue_lengths
 from search.models import Chunk, KnowledgeDocument
 
 STATUS_URL = "admin:search_chunk_status"
