@@ -11,7 +11,8 @@ from typing import Any
 from django.db import transaction
 
 from clinic import models as m
-from clinic.fhir.importer import FhirImporter, PreparedUnit, UnitResult, iter_units, prepare_unit, run_finish, run_start
+from clinic.fhir.importer import FhirImporter, PreparedUnit, UnitResult, iter_units, prepare_unit
+from clinic.ingestion import run_finish, run_start
 
 
 def fhir_import_files(

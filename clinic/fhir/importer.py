@@ -18,13 +18,13 @@ from typing import Any
 
 import orjson
 from django.db import connection, transaction
-from django.utils import timezone
 
 from clinic import hooks
 from clinic import models as m
 from clinic.bulk import upsert
 from clinic.fhir.mapping import MAPPERS, Row
 from clinic.fhir.values import FieldError, periods_in_order
+from clinic.ingestion import run_unit
 from clinic.timeline import DERIVE, timeline_event, timeline_upsert
 
 logger = logging.getLogger(__name__)
@@ -278,13 +278,8 @@ class FhirImporter:
         return result
 
     def _account(self, result: UnitResult) -> None:
-        run = self.run
-        run.units += 1
-        run.units_failed += 0 if result.ok else 1
-        run.counts = dict(Counter(run.counts) + result.counts)
-        run.unchanged = dict(Counter(run.unchanged) + result.unchanged)
-        run.skipped = dict(Counter(run.skipped) + result.skipped)
-        run.errors = run.errors + result.errors[:50]
+        # Unary + drops the types a unit wrote (or left) none of.
+        run_unit(self.run, errors=result.errors, counts=+result.counts, unchanged=+result.unchanged, skipped=+result.skipped)
 
     # ------------------------------------------------------------------ references
 
@@ -471,19 +466,3 @@ def iter_units(paths: Iterable[str | Path]) -> Iterator[tuple[str, bytes | None,
             yield str(path), path.read_bytes(), None
         except OSError as e:
             yield str(path), None, f"cannot read: {e.strerror or e}"
-
-
-def run_start(*, kind: str = "fhir", source: str = "cli", user: Any = None) -> m.IngestionRun:
-    return m.IngestionRun.objects.create(kind=kind, source=source, user=user)
-
-
-def run_finish(run: m.IngestionRun) -> m.IngestionRun:
-    run.finished_at = timezone.now()
-    if run.units_failed == 0:
-        run.status = m.IngestionRun.Status.SUCCEEDED
-    elif run.units_failed < run.units:
-        run.status = m.IngestionRun.Status.PARTIAL
-    else:
-        run.status = m.IngestionRun.Status.FAILED
-    run.save()
-    return run

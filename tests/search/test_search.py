@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from clinic.hooks import records_changed
+from clinic.models import IngestionRun
 from search import embedding, services
 from search.models import Chunk, ChunkEmbedding, IndexState, KnowledgeDocument
 from search.selectors import _Filters, search_chunks, vector_ranks
@@ -133,6 +134,12 @@ def test_it_imports_knowledge_documents_all_or_nothing(settings, tmp_path: Path)
     with pytest.raises(services.InvalidInput, match="line 2"):
         services.knowledge_import(path=bad)
     assert set(KnowledgeDocument.objects.values_list("doc_id", flat=True)) == {"kb-1", "kb-2"}
+    good_run, bad_run = IngestionRun.objects.filter(kind="knowledge").order_by("started_at", "id")
+    assert (good_run.status, good_run.counts) == ("succeeded", {"KnowledgeDocument": 2})
+    assert bad_run.status == "failed" and [(e["entry"], e["field"]) for e in bad_run.errors] == [
+        ("line 2", "text"),
+        ("line 3", ""),
+    ]
     index_all()
     hits = search_chunks(query="wheezing and inhalers", corpus="knowledge")
     assert ids(hits)[0] == "kb-1" and len(set(ids(hits))) == len(hits)

@@ -19,7 +19,7 @@ from pypdf import PdfWriter
 
 from carebase import jobs
 from carebase.jobs import broker_available, jobs_taken, queue_lengths
-from clinic.models import AuditEvent
+from clinic.models import AuditEvent, IngestionRun
 from search import services
 from search.models import Chunk, KnowledgeDocument
 
@@ -287,6 +287,15 @@ def test_it_rejects_bad_files_by_name_and_still_imports_the_others(steward_clien
     assert list(KnowledgeDocument.objects.values_list("doc_id", flat=True)) == ["good"]
     assert set(Chunk.objects.values_list("source_id", flat=True)) == {"good"}
     assert len(AuditEvent.objects.get(action="knowledge.upload").detail["rejected"]) == 4
+    run = IngestionRun.objects.get(kind="knowledge")
+    assert (run.source, run.status, run.units, run.units_failed, run.counts) == (
+        "admin",
+        "partial",
+        5,
+        4,
+        {"KnowledgeDocument": 1},
+    )
+    assert [e["file"] for e in run.errors] == ["empty.txt", "letter.docx", "latin1.txt", "broken.pdf"]
 
 
 def test_it_stores_nothing_when_every_file_is_rejected(steward_client):
