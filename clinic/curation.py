@@ -35,7 +35,7 @@ def dataset_create(
     seed: int = 0,
     user: Any = None,
 ) -> m.Dataset:
-    """Validate and record a dataset request (building it is `dataset_build`, normally on the worker)."""
+    """Validate and record a dataset request (building it is `dataset_build`)."""
     criteria = criteria or {}
     problems = []
     if purpose not in m.Dataset.Purpose.values:

@@ -37,7 +37,6 @@ FK_REFS = {
     "requester_ref": ("Practitioner", "requester_id"),
     "author_ref": ("Practitioner", "author_id"),
 }
-REQUIRED_REFS = {"patient_ref"}
 INDEXED_MODELS = {m.ClinicalNote: "clinic.ClinicalNote", m.DiagnosticReport: "clinic.DiagnosticReport"}
 FILE_SUFFIXES = (".json", ".ndjson", ".jsonl")
 
