@@ -39,7 +39,10 @@ def ada(db) -> m.Patient:
 
 @pytest.fixture
 def nih_series(shared_data: Path) -> list[Path]:
-    return sorted((shared_data / "dicom" / "dcm_qa_nih").glob("*/*"))
+    """The series folders of dcm_qa_nih; a shared data folder without them fails here rather than import nothing."""
+    series = sorted(p for p in (shared_data / "dicom" / "dcm_qa_nih").glob("*/*") if p.is_dir())
+    assert len(series) == 3 and all(any(s.glob("*.dcm")) for s in series), f"dcm_qa_nih incomplete in {shared_data}"
+    return series
 
 
 def _png(path: Path) -> np.ndarray:
@@ -51,7 +54,8 @@ def _png(path: Path) -> np.ndarray:
 def test_it_imports_the_nih_series_with_counts_per_study_and_series(ada, nih_series):
     result = dicom_import(paths=nih_series, patient=ada)
     expected = sum(1 for s in nih_series for _ in s.glob("*.dcm"))
-    assert m.ImagingInstance.objects.count() == expected == result.run.counts["ImagingInstance"]
+    assert m.ImagingInstance.objects.count() == expected == result.run.counts["ImagingInstance"] == 154
+    assert m.ImagingStudy.objects.count() == 2 and m.ImagingSeries.objects.count() == 3
     for study in m.ImagingStudy.objects.all():
         assert study.patient == ada and study.fhir_id.startswith("dicom-") and study.modalities == "MR"
         assert study.num_series == study.series.count()

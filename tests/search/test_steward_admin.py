@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +21,7 @@ from carebase.jobs import broker_available, jobs_taken, queue_lengths
 from clinic.models import AuditEvent, IngestionRun
 from search import services
 from search.models import Chunk, KnowledgeDocument
+from tests.waiting import wait_until
 
 STATUS_URL = "admin:search_chunk_status"
 UPLOAD_URL = "admin:search_knowledgedocument_upload"
@@ -167,10 +167,7 @@ def test_it_counts_jobs_a_worker_has_taken_and_not_finished(steward_client, cele
         assert "goes back to its queue 3600 s" in html
     finally:
         release.set()
-    deadline = time.monotonic() + 30
-    while jobs_taken() and time.monotonic() < deadline:  # acknowledged once done
-        time.sleep(0.05)
-    assert jobs_taken() == 0
+    wait_until(lambda: jobs_taken() == 0, seconds=30, what="the job to be acknowledged once done")
 
 
 def test_it_says_so_when_redis_is_unreachable(steward_client, knowledge, settings):
