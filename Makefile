@@ -11,9 +11,10 @@ WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
 setup: .venv/.installed
 
-.venv/.installed: requirements.txt
+# Runtime packages (requirements.txt) and the tools of tests and checks (requirements-dev.txt, which includes them).
+.venv/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv .venv
-	$(PIP) install -q --disable-pip-version-check $(WHEELS) -r requirements.txt
+	$(PIP) install -q --disable-pip-version-check $(WHEELS) -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 # Debian's Chromium for the browser tests (Playwright drives it; never `playwright install`).

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.tools import Fact
+from clinic.text import sentences
 
 SYSTEM = (
     "You are a clinical documentation assistant. Use only the numbered facts given. End every sentence with the "
@@ -56,7 +57,7 @@ def numbered(facts: list[dict[str, Any]], start: int = 1) -> str:
 def cite_sentences(text: str, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The reply's sentences, each with the citations of the facts its [n] markers name (none when it names none)."""
     out = []
-    for sentence in re.split(r"(?<=[.!?\]])\s+", text.strip()):
+    for sentence in (s.text for s in sentences(text)):
         refs = [int(n) - 1 for n in re.findall(r"\[(\d+)\]", sentence) if 0 < int(n) <= len(facts)]
         clean = re.sub(r"\s*\[\d+\]", "", sentence).strip()
         if clean:

@@ -11,23 +11,29 @@ cites nothing keeps no citation and the grounding check flags it. Questions go t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
-from langchain_core.language_models.chat_models import BaseChatModel, SimpleChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.language_models.chat_models import SimpleChatModel
+from langchain_core.messages import AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_openai.chat_models.base import BaseChatOpenAI
+from pydantic import SecretStr
 
 from agents import agent, assistant, drafting, tools
 from agents.agent import SYSTEM, OnText, cite_sentences
 from clinic import models as m
 
 __all__ = ["SYSTEM", "BackendError", "answer", "draft", "generate_cited"]
+
+MAX_TOKENS = 512  # a section or an answer, not a chapter
+TIMEOUT = 120.0  # seconds for one request to an OpenAI-compatible server
+MAX_RETRIES = 2  # the openai client's own retries, with exponential backoff
 
 
 class BackendError(Exception):
@@ -100,135 +106,74 @@ def generate_cited(task: str, facts: list[dict[str, Any]], on_text: OnText | Non
 
 def chat_model() -> Any:
     if backend_name() == "openai":
-        return OpenAICompatibleChat(base_url=settings.LLM_BASE_URL, model=settings.LLM_MODEL, api_key=settings.LLM_API_KEY)
+        return OpenAICompatibleChat(
+            base_url=settings.LLM_BASE_URL,
+            model=settings.LLM_MODEL,
+            api_key=SecretStr(settings.LLM_API_KEY or "none"),  # on-prem servers often want none; the client insists on one
+            temperature=0,
+            max_tokens=MAX_TOKENS,
+            timeout=TIMEOUT,
+            max_retries=MAX_RETRIES,
+        )
     if backend_name() == "transformers":
         return TransformersChat(model_dir=settings.LLM_MODEL)
     raise BackendError(f"LLM_BACKEND={backend_name()!r}: use extractive, transformers or openai")
 
 
-ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
-
-
-class OpenAICompatibleChat(BaseChatModel):
-    """POST /v1/chat/completions on an OpenAI-compatible server (vLLM, llama.cpp, TGI), with `tools`/`tool_calls`
-    and `"stream": true` (server-sent events); a server that ignores `stream` and answers in one piece works too."""
-
-    base_url: str
-    model: str
-    api_key: str = ""
-    max_tokens: int = 512
-    timeout: float = 120.0
+class OpenAICompatibleChat(BaseChatOpenAI):
+    """An OpenAI-compatible server (vLLM, llama.cpp, TGI) through the openai client: tools as `tools`/`tool_calls`,
+    streamed replies, `max_tokens` as those servers read it, timeouts, and retries with backoff on connection
+    errors, 408/409/429 and 5xx. What still fails comes out as BackendError."""
 
     @property
     def _llm_type(self) -> str:
         return "openai-compatible"
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
-        from langchain_core.utils.function_calling import convert_to_openai_tool
-
-        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
-    ) -> ChatResult:
-        with self._post(messages, stream=False, **kwargs) as response:
-            message = _read_json(response, self.base_url)
-        return ChatResult(generations=[ChatGeneration(message=_ai_message(message))])
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        with _backend_errors(str(self.openai_api_base)):
+            return super()._generate(*args, **kwargs)
 
     def _stream(
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
     ) -> Iterator[ChatGenerationChunk]:
-        with self._post(messages, stream=True, **kwargs) as response:
-            if "text/event-stream" not in response.headers.get("Content-Type", ""):
-                deltas: Iterator[dict[str, Any]] = iter([_read_json(response, self.base_url)])
-            else:
-                deltas = _sse_deltas(response, self.base_url)
-            for delta in deltas:
-                chunk = ChatGenerationChunk(message=_ai_chunk(delta))
-                if run_manager is not None:
-                    run_manager.on_llm_new_token(str(chunk.message.content), chunk=chunk)
-                yield chunk
-
-    def _post(self, messages: list[BaseMessage], *, stream: bool, **kwargs: Any) -> Any:
-        body = {
-            "model": self.model,
-            "max_tokens": self.max_tokens,
-            "temperature": 0,
-            "stream": stream,
-            "messages": [_wire_message(msg) for msg in messages],
-        }
-        if kwargs.get("tools"):
-            body["tools"] = kwargs["tools"]
-        request = urllib.request.Request(
-            self.base_url.rstrip("/") + "/chat/completions",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key or 'none'}"},
-        )
-        try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
-        except OSError as e:
-            raise BackendError(f"LLM server at {self.base_url}: {e}", retryable=True) from e
+        """As the parent streams, except that a server answering a streamed request in one piece (some do) is read."""
+        payload = self._get_request_payload(messages, stop=stop, stream=True, **kwargs)
+        with _backend_errors(str(self.openai_api_base)):
+            for event in _events(self.client.with_raw_response.create(**payload)):
+                chunk = self._convert_chunk_to_generation_chunk(event, AIMessageChunk, {})
+                if chunk is not None:
+                    if run_manager is not None:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
 
 
-def _wire_message(msg: BaseMessage) -> dict[str, Any]:
-    """A LangChain message in OpenAI's wire format, tool calls and tool results included."""
-    out: dict[str, Any] = {"role": ROLES.get(msg.type, "assistant" if isinstance(msg, AIMessage) else "user")}
-    out["content"] = str(msg.content)
-    if isinstance(msg, ToolMessage):
-        out["tool_call_id"] = msg.tool_call_id
-    if isinstance(msg, AIMessage) and msg.tool_calls:
-        out["tool_calls"] = [
-            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": json.dumps(c["args"])}}
-            for c in msg.tool_calls
-        ]
-    return out
-
-
-def _read_json(response: Any, base_url: str) -> dict[str, Any]:
+def _events(raw: Any) -> Iterator[dict[str, Any]]:
+    """The chunks of a streamed reply; a reply sent whole instead comes as one chunk carrying all of it."""
+    if raw.headers.get("content-type", "").startswith("text/event-stream"):
+        with raw.parse() as events:
+            yield from (event.model_dump() for event in events)
+        return
     try:
-        return dict(json.load(response)["choices"][0]["message"])
-    except (OSError, KeyError, IndexError, TypeError, ValueError) as e:
-        raise BackendError(f"LLM server at {base_url}: {e}", retryable=isinstance(e, OSError)) from e
+        message = dict(json.loads(raw.http_response.read())["choices"][0]["message"])
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise BackendError(f"LLM server at {raw.http_request.url}: not a chat completion ({e!r})") from e
+    message["tool_calls"] = [{**call, "index": i} for i, call in enumerate(message.get("tool_calls") or [])]
+    yield {"choices": [{"index": 0, "delta": message}]}
 
 
-def _sse_deltas(response: Any, base_url: str) -> Iterator[dict[str, Any]]:
-    """The `delta` of each `data:` event until `[DONE]`."""
+@contextlib.contextmanager
+def _backend_errors(base_url: str) -> Iterator[None]:
+    """openai's errors as BackendError; a retry can help where the server was unreachable, slow, busy or failing
+    (httpx's own errors: a stream that breaks off after its first chunks)."""
+    import httpx
+    import openai
+
     try:
-        for raw in response:
-            line = raw.decode().strip()
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                return
-            choices = json.loads(data).get("choices") or [{}]
-            yield dict(choices[0].get("delta") or {})
-    except (OSError, ValueError, AttributeError) as e:
-        raise BackendError(f"LLM server at {base_url}: stream broke off: {e}", retryable=isinstance(e, OSError)) from e
-
-
-def _ai_message(message: dict[str, Any]) -> AIMessage:
-    from langchain_core.messages import message_chunk_to_message
-
-    return message_chunk_to_message(_ai_chunk(message))  # type: ignore[return-value]
-
-
-def _ai_chunk(delta: dict[str, Any]) -> AIMessageChunk:
-    """A whole message or a stream delta as a chunk; tool-call arguments stay text until the chunks are joined."""
-    calls = []
-    for i, call in enumerate(delta.get("tool_calls") or []):
-        function = call.get("function") or {}
-        args = function.get("arguments")
-        calls.append(
-            {
-                "name": function.get("name"),
-                "args": args if isinstance(args, str) or args is None else json.dumps(args),
-                "id": call.get("id"),
-                "index": call.get("index", i),
-                "type": "tool_call_chunk",
-            }
-        )
-    return AIMessageChunk(content=delta.get("content") or "", tool_call_chunks=calls)  # type: ignore[arg-type]
+        yield
+    except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError, httpx.TransportError) as e:
+        raise BackendError(f"LLM server at {base_url}: {e}", retryable=True) from e
+    except openai.OpenAIError as e:
+        raise BackendError(f"LLM server at {base_url}: {e}", retryable=False) from e
 
 
 @functools.lru_cache(maxsize=2)

@@ -94,7 +94,3 @@ class Draft(models.Model):
             body = " ".join(s["text"] for s in section.get("sentences", []))
             parts.append(f"{section['title']}\n{body}".strip())
         return "\n\n".join(parts)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.READY, self.Status.FAILED, self.Status.SIGNED)

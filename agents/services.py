@@ -275,9 +275,9 @@ def section_text_edit(*, actor: Actor, draft: Draft, texts: list[str]) -> Draft:
 
 
 def _split_sentences(text: str) -> list[str]:
-    import re
+    from clinic.text import sentences
 
-    return re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", text.strip())
+    return [s.text for s in sentences(text)]
 
 
 @transaction.atomic

@@ -14,8 +14,9 @@ import os
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
+import dj_database_url
 import psutil
 
 logger = logging.getLogger(__name__)
@@ -80,21 +81,17 @@ def _forget_dead_users(server_class: Any, pgdata: Path) -> None:
             handles.write_text(json.dumps(alive))
 
 
-def database_from_url(url: str) -> dict[str, object]:
-    """DATABASES['default'] from a postgres:// URL (host may be a socket directory in ?host=)."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"DATABASE_URL must start with postgres:// or postgresql://, not {parsed.scheme!r}")
-    host = parse_qs(parsed.query).get("host", [parsed.hostname or ""])[0]
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": (parsed.path or "/").lstrip("/") or "postgres",
-        "USER": parsed.username or "postgres",
-        "PASSWORD": parsed.password or "",
-        "HOST": host,
-        "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
-        # Parameters travel separately from the SQL: bulk upserts skip psycopg's Python-side quoting of arrays.
-        "OPTIONS": {"server_side_binding": True},
-    }
+def database_from_url(url: str) -> dict[str, Any]:
+    """DATABASES['default'] from a postgres:// URL, read by dj-database-url: percent-encoded user and password,
+    query parameters (?sslmode=require) as connection options, and a socket directory in ?host= (the embedded
+    server's form) as the host."""
+    if urlparse(url).scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DATABASE_URL must start with postgres:// or postgresql://, not {urlparse(url).scheme!r}")
+    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    options = config.setdefault("OPTIONS", {})
+    config["HOST"] = options.pop("host", None) or config["HOST"]
+    config["NAME"] = config["NAME"] or "postgres"
+    config["USER"] = config["USER"] or "postgres"
+    # Parameters travel separately from the SQL: bulk upserts skip psycopg's Python-side quoting of arrays.
+    options["server_side_binding"] = True
+    return config

@@ -20,6 +20,7 @@ from django.utils import timezone
 from clinic import models as m
 from clinic.access import Actor
 from clinic.audit import Action, audit
+from clinic.dates import years_before
 from clinic.deid import Deidentifier, age_band
 from clinic.errors import InvalidInput
 
@@ -35,7 +36,7 @@ def dataset_create(
     seed: int = 0,
     user: Any = None,
 ) -> m.Dataset:
-    """Validate and record a dataset request (building it is `dataset_build`, normally on the worker)."""
+    """Validate and record a dataset request (building it is `dataset_build`)."""
     criteria = criteria or {}
     problems = []
     if purpose not in m.Dataset.Purpose.values:
@@ -67,9 +68,9 @@ def dataset_cohort(*, criteria: dict[str, Any]) -> QuerySet[m.Patient]:
         patients = patients.filter(sex=criteria["sex"])
     today = timezone.localdate()
     if criteria.get("age_min") is not None:
-        patients = patients.filter(birth_date__lte=today.replace(year=today.year - int(criteria["age_min"])))
+        patients = patients.filter(birth_date__lte=years_before(day=today, years=int(criteria["age_min"])))
     if criteria.get("age_max") is not None:
-        patients = patients.filter(birth_date__gt=today.replace(year=today.year - int(criteria["age_max"]) - 1))
+        patients = patients.filter(birth_date__gt=years_before(day=today, years=int(criteria["age_max"]) + 1))
     return patients.distinct().order_by("fhir_id")
 
 

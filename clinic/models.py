@@ -18,6 +18,8 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
 
+from clinic.dates import age_on
+
 
 class IngestionRun(models.Model):
     class Status(models.TextChoices):
@@ -119,8 +121,7 @@ class Patient(FhirRecord):
         if self.birth_date is None:
             return None
         end = self.deceased_at.date() if self.deceased_at else (on or timezone.localdate())
-        years = end.year - self.birth_date.year
-        return years - ((end.month, end.day) < (self.birth_date.month, self.birth_date.day))
+        return age_on(birth=self.birth_date, on=end)
 
 
 class Coded(models.Model):

@@ -22,7 +22,8 @@ from clinic import models as m
 from clinic.access import ROLES, Actor, default_scopes, parse_scopes, scope_problems, user_roles
 from clinic.audit import Action, audit
 from clinic.errors import InvalidInput
-from clinic.fhir.importer import FhirImporter, PreparedUnit, UnitResult, iter_units, prepare_unit, run_finish, run_start
+from clinic.fhir.importer import FhirImporter, PreparedUnit, UnitResult, iter_units, prepare_unit
+from clinic.ingestion import run_finish, run_start
 
 
 def fhir_import_files(

@@ -4,13 +4,6 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from clinic.curation import dataset_build
-
-
-@shared_task(name="clinic.dataset_build")
-def dataset_build_task(dataset_id: int) -> None:
-    dataset_build(dataset_id=dataset_id)
-
 
 @shared_task(name="clinic.fhir_import_file")
 def fhir_import_file_task(run_id: int, path: str) -> None:

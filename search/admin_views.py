@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -15,49 +14,13 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 from kombu.utils.url import maybe_sanitize_url
 
+from carebase.jobs import jobs_taken, queue_lengths
 from clinic.access import request_actor
 from search import services
 from search.documents import SUFFIXES
 from search.embedding import configured_model
 from search.models import ChunkEmbedding, IndexState, KnowledgeDocument
 from search.selectors import index_status
-
-QUEUES = ("embed", "default")
-PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport keeps priorities 3, 6, 9 in lists "<queue>\x06\x16<n>"
-
-
-def _broker() -> tuple[redis.Redis, str]:
-    """A Redis client for the broker, and the key prefix of this database's queues."""
-    from carebase.celery import app
-
-    prefix = (app.conf.broker_transport_options or {}).get("global_keyprefix", "")
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=0.5, socket_timeout=1), prefix
-
-
-def queue_lengths(queues: tuple[str, ...] = QUEUES) -> dict[str, int] | None:
-    """Messages waiting in each Celery queue in Redis, or None when Redis does not answer."""
-    client, prefix = _broker()
-    keys = [[f"{prefix}{q}"] + [f"{prefix}{q}{PRIORITY_SEPARATOR}{p}" for p in (3, 6, 9)] for q in queues]
-    try:
-        with client.pipeline() as pipe:
-            for key in (k for group in keys for k in group):
-                pipe.llen(key)
-            sizes = iter(pipe.execute())
-    except (redis.RedisError, OSError):
-        return None
-    return {q: sum(next(sizes) for _ in group) for q, group in zip(queues, keys, strict=True)}
-
-
-def jobs_taken(*, prefix: str | None = None) -> int | None:
-    """Jobs of any queue that a worker has taken and not finished (kombu keeps each in "unacked" until the worker
-    acknowledges it, late, when done); those of a worker that died go back to their queue after
-    JOB_VISIBILITY_TIMEOUT. `prefix`: another database's queues than this process's. None when Redis does not answer."""
-    client, own_prefix = _broker()
-    prefix = own_prefix if prefix is None else prefix
-    try:
-        return int(client.hlen(f"{prefix}unacked"))
-    except (redis.RedisError, OSError):
-        return None
 
 
 def _models() -> list[dict[str, Any]]:

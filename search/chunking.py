@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from clinic.text import sentences
+
 MAX_WORDS = 160  # all-MiniLM-L6-v2 reads 256 word pieces; 160 words stay inside that for clinical prose
 
 _HEADING = re.compile(r"^[ \t]*([A-Z][A-Za-z0-9 /&(),'-]{1,60}?)[ \t]*:[ \t]*", re.M)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -27,15 +28,15 @@ def sections(text: str) -> list[tuple[str, str]]:
         parts.append((heading, text[start : match.start()]))
         heading, start = match.group(1).strip(), match.end()
     parts.append((heading, text[start:]))
-    return [(h, " ".join(body.split())) for h, body in parts if body.strip()]
+    return [(h, body) for h, body in parts if body.strip()]
 
 
 def _windows(body: str) -> list[str]:
-    """Split a section body on sentence ends into pieces of at most MAX_WORDS words."""
+    """Split a section body on sentence ends into pieces of at most MAX_WORDS words (white space folded)."""
     pieces: list[str] = []
     current: list[str] = []
-    for sentence in _SENTENCE_END.split(body):
-        words = sentence.split()
+    for sentence in sentences(body):
+        words = sentence.text.split()
         while len(words) > MAX_WORDS:
             if current:
                 pieces.append(" ".join(current))

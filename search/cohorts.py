@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from clinic.access import Actor, readable_patient_ids
 from clinic.audit import Action, audit
+from clinic.dates import years_before
 from clinic.errors import InvalidInput
 from clinic.models import Patient
 from clinic.spreadsheet import csv_text
@@ -201,9 +202,9 @@ def _structured_patient_ids(criteria: CohortCriteria) -> set[int] | None:
     if criteria.sex:
         patients, narrowed = patients.filter(sex__iexact=criteria.sex), True
     if criteria.age_min is not None:
-        patients, narrowed = patients.filter(birth_date__lte=_years_before(today, criteria.age_min)), True
+        patients, narrowed = patients.filter(birth_date__lte=years_before(day=today, years=criteria.age_min)), True
     if criteria.age_max is not None:
-        patients, narrowed = patients.filter(birth_date__gt=_years_before(today, criteria.age_max + 1)), True
+        patients, narrowed = patients.filter(birth_date__gt=years_before(day=today, years=criteria.age_max + 1)), True
     ids = set(patients.values_list("pk", flat=True)) if narrowed else None
     for table, words, active in (
         ("clinic_condition", criteria.condition, "clinical_status IN ('active', 'recurrence', 'relapse')"),
@@ -219,13 +220,6 @@ def _structured_patient_ids(criteria: CohortCriteria) -> set[int] | None:
             found = {row[0] for row in cursor.fetchall()}
         ids = found if ids is None else ids & found
     return ids
-
-
-def _years_before(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
 
 
 _LAB_SQL = """

@@ -1,13 +1,16 @@
 """NegEx-style context of clinical text: is a finding negated, uncertain, or about someone other than the patient?
 
-Rules are trigger phrases whose scope runs forward to the end of the sentence or to a scope terminator
-("but", "however", …); post-triggers ("… was ruled out", "… is unlikely") reach back to the sentence start.
+Rules are trigger phrases whose scope runs forward to the end of the sentence (clinic.text's sentences) or to a
+scope terminator ("but", "however", a semicolon, …); post-triggers ("… was ruled out", "… is unlikely") reach back
+to the sentence start.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from clinic.text import sentences
 
 _NEGATION_PRE = (
     r"no|not|denies|denied|denying|without|negative for|free of|absence of|absent|no evidence of|no signs? of|"
@@ -26,8 +29,7 @@ _OTHER_SUBJECT = (
 )
 _TERMINATORS = r"but|however|although|though|except|aside from|apart from|which|who|secondary to|due to|presents? with"
 
-_SENTENCE = re.compile(r"[^.;\n!?]+[.;\n!?]?")
-_TERMINATOR = re.compile(rf"\b(?:{_TERMINATORS})\b", re.I)
+_TERMINATOR = re.compile(rf"\b(?:{_TERMINATORS})\b|;", re.I)  # a semicolon ends a scope, not a sentence
 _RULES: list[tuple[str, re.Pattern[str], bool]] = [
     ("negated", re.compile(rf"\b(?:{_NEGATION_PRE})\b", re.I), True),
     ("negated", re.compile(rf"\b(?:{_NEGATION_POST})\b", re.I), False),
@@ -76,7 +78,7 @@ def _rule_spans(sentence: str) -> list[tuple[int, int, str]]:
 
 def text_context(text: str) -> Context:
     """Whether any part of the text is negated, uncertain or about another person (chunk-level tags)."""
-    kinds = {kind for sentence in _SENTENCE.findall(text) for *_, kind in _scopes(sentence)}
+    kinds = {kind for sentence in sentences(text) for *_, kind in _scopes(sentence.text)}
     return Context(negated="negated" in kinds, uncertain="uncertain" in kinds, other_subject="other_subject" in kinds)
 
 
@@ -86,13 +88,15 @@ def term_context(text: str, terms: list[str]) -> Context | None:
     Terms match as word prefixes (a crude stem), so "pneumonia" finds "pneumonias". None when no term occurs.
     """
     patterns = [re.compile(rf"\b{re.escape(t)}", re.I) for t in terms if len(t) > 2]
+    found = sorted(match.start() for pattern in patterns for match in pattern.finditer(text))
+    if not found or not _may_trigger(text):
+        return Context() if found else None  # no trigger anywhere: every mention is plain (and no sentence to split)
     mentions: list[set[str]] = []
-    for sentence in _SENTENCE.findall(text):
-        spans = None
-        for pattern in patterns:
-            for match in pattern.finditer(sentence):
-                spans = spans if spans is not None else _scopes(sentence)
-                mentions.append({kind for start, end, kind in spans if start <= match.start() < end})
+    for sentence in sentences(text):
+        inside = [at - sentence.start for at in found if sentence.start <= at < sentence.end]
+        if inside:
+            spans = _scopes(sentence.text)
+            mentions.extend({kind for start, end, kind in spans if start <= at < end} for at in inside)
     if not mentions:
         return None
     return Context(

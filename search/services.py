@@ -14,6 +14,7 @@ from carebase.jobs import enqueue
 from clinic.access import Actor, readable_patient_ids, require_patient
 from clinic.audit import Action, audit
 from clinic.errors import InvalidInput
+from clinic.ingestion import run_finish, run_rejected, run_start, run_unit, unit_error
 from clinic.models import ClinicalNote, DiagnosticReport
 from search import embedding
 from search.chunking import chunk_text
@@ -41,11 +42,18 @@ class Source:
     text: str
 
 
-def knowledge_import(*, path: Path) -> int:
-    """Load a JSONL of {id, title, text, source?, url?}; all lines or none. Returns the documents written."""
-    docs = _knowledge_parse(path)
+def knowledge_import(*, path: Path, source: str = "cli") -> int:
+    """Load a JSONL of {id, title, text, source?, url?}; all lines or none, as one ingestion run of one unit.
+    Returns the documents written."""
+    run = run_start(kind="knowledge", source=source)
+    try:
+        docs = _knowledge_parse(path)
+    except InvalidInput as exc:
+        raise run_rejected(run, errors=exc.errors or [unit_error(file=str(path), message=str(exc))], message=str(exc)) from None
     with transaction.atomic():
         _knowledge_store(docs)
+    run_unit(run, counts={"KnowledgeDocument": len(docs)})
+    run_finish(run)
     return len(docs)
 
 
@@ -57,6 +65,7 @@ class KnowledgeUpload:
 
 def knowledge_upload(*, files: list[tuple[str, bytes]], actor: Actor, source: str = "", url: str = "") -> KnowledgeUpload:
     """Store uploaded .md/.txt/.pdf files as knowledge documents; a bad file is rejected alone, the others import."""
+    run = run_start(kind="knowledge", source="admin", user=actor.user)
     docs: dict[str, KnowledgeDocument] = {}
     rejected: list[str] = []
     for name, data in files:
@@ -64,7 +73,9 @@ def knowledge_upload(*, files: list[tuple[str, bytes]], actor: Actor, source: st
             parsed = document_text(name=name, data=data)
         except InvalidInput as exc:
             rejected.append(str(exc))
+            run_unit(run, errors=[unit_error(file=name, message=str(exc))])
             continue
+        run_unit(run)
         docs[parsed.doc_id] = KnowledgeDocument(
             doc_id=parsed.doc_id, title=parsed.title, text=parsed.text, source=source[:200], url=url[:1000]
         )
@@ -77,6 +88,7 @@ def knowledge_upload(*, files: list[tuple[str, bytes]], actor: Actor, source: st
             target=", ".join(docs)[:300],
             detail={"files": [name for name, _ in files], "documents": list(docs), "rejected": rejected},
         )
+    run_finish(run, counts={"KnowledgeDocument": len(docs)})
     return KnowledgeUpload(documents=list(docs), rejected=rejected)
 
 
@@ -106,11 +118,11 @@ def _knowledge_parse(path: Path) -> list[KnowledgeDocument]:
         try:
             row = json.loads(line)
         except ValueError as exc:
-            errors.append({"file": str(path), "line": number, "message": f"not JSON: {exc}"})
+            errors.append(unit_error(file=str(path), entry=f"line {number}", message=f"not JSON: {exc}"))
             continue
         missing = [f for f in ("id", "text") if not isinstance(row, dict) or not str(row.get(f) or "").strip()]
         if missing:
-            errors.append({"file": str(path), "line": number, "field": missing[0], "message": "required"})
+            errors.append(unit_error(file=str(path), entry=f"line {number}", field=missing[0], message="required"))
             continue
         doc_id = str(row["id"])[:200]
         docs[doc_id] = KnowledgeDocument(
@@ -122,7 +134,7 @@ def _knowledge_parse(path: Path) -> list[KnowledgeDocument]:
         )
     if errors:
         first = errors[0]
-        where = f"{first['file']} line {first['line']}" + (f", field {first['field']!r}" if "field" in first else "")
+        where = f"{first['file']} {first['entry']}" + (f", field {first['field']!r}" if first["field"] else "")
         raise InvalidInput(f"{where}: {first['message']} ({len(errors)} bad lines; nothing imported)", errors)
     if not docs:
         raise InvalidInput(f"{path}: no documents")

@@ -18,13 +18,13 @@ from typing import Any
 
 import orjson
 from django.db import connection, transaction
-from django.utils import timezone
 
 from clinic import hooks
 from clinic import models as m
 from clinic.bulk import upsert
 from clinic.fhir.mapping import MAPPERS, Row
-from clinic.fhir.values import FieldError
+from clinic.fhir.values import FieldError, periods_in_order
+from clinic.ingestion import run_unit
 from clinic.timeline import DERIVE, timeline_event, timeline_upsert
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ FK_REFS = {
     "requester_ref": ("Practitioner", "requester_id"),
     "author_ref": ("Practitioner", "author_id"),
 }
-REQUIRED_REFS = {"patient_ref"}
 INDEXED_MODELS = {m.ClinicalNote: "clinic.ClinicalNote", m.DiagnosticReport: "clinic.DiagnosticReport"}
 FILE_SUFFIXES = (".json", ".ndjson", ".jsonl")
 
@@ -197,6 +196,7 @@ def prepare_entries(name: str, entries: list[Entry], unit: PreparedUnit | None =
             _rewrite_references(entry.resource, url_map, identifiers, unit.pending)
             place = {"file": name, "entry": entry.index, "resource_type": rtype, "id": fhir_id}
             try:
+                periods_in_order(entry.resource)
                 row = mapper(entry.resource)
             except FieldError as e:
                 unit.errors.append({**place, "field": e.field, "message": e.message})
@@ -277,13 +277,8 @@ class FhirImporter:
         return result
 
     def _account(self, result: UnitResult) -> None:
-        run = self.run
-        run.units += 1
-        run.units_failed += 0 if result.ok else 1
-        run.counts = dict(Counter(run.counts) + result.counts)
-        run.unchanged = dict(Counter(run.unchanged) + result.unchanged)
-        run.skipped = dict(Counter(run.skipped) + result.skipped)
-        run.errors = run.errors + result.errors[:50]
+        # Unary + drops the types a unit wrote (or left) none of.
+        run_unit(self.run, errors=result.errors, counts=+result.counts, unchanged=+result.unchanged, skipped=+result.skipped)
 
     # ------------------------------------------------------------------ references
 
@@ -470,19 +465,3 @@ def iter_units(paths: Iterable[str | Path]) -> Iterator[tuple[str, bytes | None,
             yield str(path), path.read_bytes(), None
         except OSError as e:
             yield str(path), None, f"cannot read: {e.strerror or e}"
-
-
-def run_start(*, kind: str = "fhir", source: str = "cli", user: Any = None) -> m.IngestionRun:
-    return m.IngestionRun.objects.create(kind=kind, source=source, user=user)
-
-
-def run_finish(run: m.IngestionRun) -> m.IngestionRun:
-    run.finished_at = timezone.now()
-    if run.units_failed == 0:
-        run.status = m.IngestionRun.Status.SUCCEEDED
-    elif run.units_failed < run.units:
-        run.status = m.IngestionRun.Status.PARTIAL
-    else:
-        run.status = m.IngestionRun.Status.FAILED
-    run.save()
-    return run

@@ -433,4 +433,3 @@ MAPPERS: dict[str, tuple[Any, MapFn]] = {  # model classes typed loosely: each h
     "DocumentReference": (m.ClinicalNote, document_reference),
     "ImagingStudy": (m.ImagingStudy, imaging_study),
 }
-MODEL_TO_TYPE = {model: rtype for rtype, (model, _) in MAPPERS.items()}

@@ -61,6 +61,36 @@ def period_values(resource: dict[str, Any], field: str) -> tuple[dt.datetime | N
         raise FieldError(f"{field}.{e.field}", e.message) from None
 
 
+def periods_in_order(node: Any, path: str = "") -> None:
+    """FHIR's invariant per-1 on every Period of a resource, the ones no mapper reads included: no end before its start.
+
+    A Period is any object under `period` or a `…Period` key (Timing.repeat.period and SampledData.period are numbers).
+    """
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key
+        if isinstance(key, str) and (key == "period" or key.endswith("Period")) and isinstance(value, dict):
+            _period_in_order(value, where)
+        if isinstance(value, (dict, list)):
+            periods_in_order(value, where)
+
+
+def _period_in_order(period: dict[str, Any], where: str) -> None:
+    start, end = period_values({where: period}, where)
+    if start is None or end is None:
+        return
+    first, last = str(period["start"]), str(period["end"])
+    if "T" in first and "T" in last:
+        backwards = end < start
+    else:  # a date is as long as its precision: compare both at the coarser one ("2024-05" holds "2024-05-02")
+        digits = min(len(first.split("T")[0]), len(last.split("T")[0]))
+        backwards = last[:digits] < first[:digits]
+    if backwards:
+        raise FieldError(
+            where, f"ends ({last}) before it starts ({first}); a Period's end may not precede its start (FHIR per-1)"
+        )
+
+
 def number_value(obj: dict[str, Any], field: str, where: str) -> float | None:
     value = obj.get(field)
     if value is None:

@@ -140,7 +140,8 @@ def _visits(b: PatientBuilder) -> list[Visit]:
             visits.append(Visit("inpatient", start, start + dt.timedelta(days=rng.randint(2, 5), hours=3)))
         elif n > 0 and rng.random() < 0.12:
             ed = rng.choice(ED_VISITS)
-            visits.append(Visit("emergency", start.replace(hour=rng.randint(0, 23)), start + dt.timedelta(hours=5), ed=ed))
+            arrival = start.replace(hour=rng.randint(0, 23))  # at any hour: the stay is counted from it
+            visits.append(Visit("emergency", arrival, arrival + dt.timedelta(hours=5), ed=ed))
         else:
             visits.append(Visit("ambulatory", start, start + dt.timedelta(minutes=30)))
     return visits
@@ -173,7 +174,7 @@ def _treatment(rng: random.Random, chronic: Chronic, onset: dt.datetime) -> list
     started = onset + dt.timedelta(minutes=20)  # prescribed during the diagnosing visit
     if chronic.key == "hypertension" and rng.random() < 0.4:
         # lisinopril stopped for a dry cough, amlodipine started instead
-        switch = min(started + dt.timedelta(days=rng.randint(60, 240)), HISTORY_END - dt.timedelta(days=30))
+        switch = min(started + dt.timedelta(days=rng.randint(60, 240)), max(started, HISTORY_END - dt.timedelta(days=30)))
         return [(LISINOPRIL, started, switch), (AMLODIPINE, switch, None)]
     return [(med, started, None) for med in chronic.meds]
 

@@ -24,23 +24,28 @@ class FakeOpenAI(BaseHTTPRequestHandler):
     script: list[dict] = []  # the next replies, in order; DEFAULT once they run out
     sse = True  # answer `"stream": true` with events (else one JSON body, as some servers do)
     hold: threading.Event | None = None  # when set up, a streamed reply waits for it halfway through
+    failures = 0  # the next requests answered "503 Service Unavailable", as a server that is loading or overloaded
 
     @classmethod
     def reset(cls) -> None:
-        cls.requests, cls.script, cls.sse, cls.hold = [], [], True, None
+        cls.requests, cls.script, cls.sse, cls.hold, cls.failures = [], [], True, None, 0
 
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         FakeOpenAI.requests.append(body)
+        if FakeOpenAI.failures:
+            FakeOpenAI.failures -= 1
+            self.send_json({"error": {"message": "model is loading", "type": "server_error"}}, status=503)
+            return
         message = FakeOpenAI.script.pop(0) if FakeOpenAI.script else DEFAULT
         if body.get("stream") and FakeOpenAI.sse:
             self.stream(message)
         else:
             self.send_json({"choices": [{"message": message}]})
 
-    def send_json(self, reply: dict) -> None:
+    def send_json(self, reply: dict, status: int = 200) -> None:
         data = json.dumps(reply).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

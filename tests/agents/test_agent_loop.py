@@ -3,6 +3,11 @@ a model that only emits noise still ends with the planner's cited facts."""
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
+
 from agents import agent, llm
 from clinic import models as m
 from tests.agents.fake_openai import tool_call
@@ -75,3 +80,27 @@ def test_it_falls_back_to_the_planner_when_the_model_cites_nothing(ada, openai_b
     assert answer["fallback"].startswith("extractive")
     assert [c["error"].split(":")[0] for c in answer["tool_calls"]] == ["arguments are not JSON", "ValidationError"]
     assert answer["sentences"] and all(s["citations"] for s in answer["sentences"])
+
+
+def test_it_retries_a_server_that_is_not_ready_yet(ada, openai_backend):
+    openai_backend.failures = 2  # the openai client's own retries (llm.MAX_RETRIES), with backoff
+    answer = llm.answer(patient=ada, question=QUESTION)
+    assert answer["answer"] == "The latest HbA1c is 6.7 %."
+    assert len(openai_backend.requests) == 3 and openai_backend.requests[0] == openai_backend.requests[2]
+
+
+def test_it_says_a_retry_can_help_when_the_server_keeps_failing(ada, openai_backend):
+    openai_backend.failures = llm.MAX_RETRIES + 1
+    with pytest.raises(llm.BackendError, match="LLM server at http://127.0.0.1") as failed:
+        llm.answer(patient=ada, question=QUESTION)
+    assert failed.value.retryable and len(openai_backend.requests) == llm.MAX_RETRIES + 1
+
+
+def test_it_gives_up_on_a_server_that_does_not_answer_in_time(ada, openai_backend, monkeypatch):
+    monkeypatch.setattr(llm, "TIMEOUT", 0.5)
+    monkeypatch.setattr(llm, "MAX_RETRIES", 0)
+    openai_backend.hold = threading.Event()  # the reply stops halfway until released
+    started = time.monotonic()
+    with pytest.raises(llm.BackendError) as failed:
+        llm.answer(patient=ada, question=QUESTION)
+    assert failed.value.retryable and time.monotonic() - started < 10

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from agents.models import Draft
-from agents.readability import reading_grade
 from clinic import models as m
+from tests.agents.readability import reading_grade
 
 
 def post(client, path, body):

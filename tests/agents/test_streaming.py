@@ -4,13 +4,13 @@ replaces it when the job is done."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.db import connection
 
 from agents import agent, services
 from agents.models import AssistantExchange, Draft
+from tests.waiting import wait_until
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -29,13 +29,19 @@ def in_background(job, **kwargs) -> threading.Thread:
     return thread
 
 
-def poll_until(client, url: str, text: bytes, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
+def poll_until(client, url: str, text: bytes, seconds: float = 60.0):
+    """The page once it shows `text`, polled as the browser would; a clear failure when it never does."""
+
+    def page_with_text():
         page = client.get(url, **HTMX)
-        if text in page.content or time.monotonic() > deadline:
-            return page
-        time.sleep(0.05)
+        return page if text in page.content else None
+
+    return wait_until(page_with_text, seconds=seconds, what=f"{text!r} on {url}")
+
+
+def finished(worker: threading.Thread) -> None:
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the job was still running after 60 s"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -58,7 +64,7 @@ def test_it_streams_the_answer_as_unchecked_text_then_replaces_it_with_the_cited
     assert polled["partial_text"] == "The latest HbA1c is 6.7"
 
     openai_backend.hold.set()
-    worker.join(timeout=60)
+    finished(worker)
     page = logged_in.get(url, **HTMX)
     assert b"not yet checked" not in page.content and b'data-testid="citation"' in page.content
     exchange.refresh_from_db()
@@ -79,7 +85,7 @@ def test_it_streams_a_draft_section_then_shows_the_grounded_draft(ada, logged_in
     assert Draft.objects.get(pk=draft.pk).partial_text == "The latest HbA1c is 6.7"
 
     openai_backend.hold.set()
-    worker.join(timeout=60)
+    finished(worker)
     page = logged_in.get(f"/assistant/drafts/{draft.pk}/", **HTMX)
     assert b"not yet checked" not in page.content and b"Sign and file" in page.content
     draft.refresh_from_db()

@@ -3,11 +3,10 @@ writes in the request: milliseconds)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from agents.models import Draft
+from tests.waiting import wait_until
 
 
 @pytest.mark.django_db(transaction=True)
@@ -15,9 +14,8 @@ def test_it_generates_a_posted_draft_on_a_worker(celery_worker_real, api_client,
     created = api_client.post(f"/api/v1/patients/{ada.pk}/drafts", {"kind": "referral_letter"}, content_type="application/json")
     assert created.status_code == 202 and created.json()["status"] == "pending", created.content
     draft_id = created.json()["id"]
-    deadline = time.monotonic() + 60
-    while Draft.objects.get(pk=draft_id).status not in ("ready", "failed") and time.monotonic() < deadline:
-        time.sleep(0.5)
+    finished = (Draft.Status.READY, Draft.Status.FAILED)
+    wait_until(lambda: Draft.objects.get(pk=draft_id).status in finished, seconds=60, what="the worker to finish the draft")
     body = api_client.get(f"/api/v1/drafts/{draft_id}").json()
     assert body["status"] == "ready" and body["kind"] == "referral_letter" and body["backend"] == "openai"
     assert body["sections"] and all("citations" in s for sec in body["sections"] for s in sec["sentences"])

@@ -37,14 +37,19 @@ def test_it_stops_the_server_even_after_a_user_died_without_cleanup(tmp_path):
 
 
 def test_it_stops_the_server_when_the_last_user_exits_after_another_died(tmp_path):
-    code = (
-        "import os, subprocess, sys; "
-        "child = subprocess.Popen([sys.executable, '-c', 'import django, os, time; django.setup(); time.sleep(60)'], "
-        "env=os.environ); "
-        "import time; time.sleep(8); child.kill(); child.wait()"
-    )
+    joined = tmp_path / "child-joined"
+    child = f"import django, pathlib, time; django.setup(); pathlib.Path({str(joined)!r}).touch(); time.sleep(120)"
+    code = f"""import os, pathlib, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", {child!r}], env=os.environ)
+deadline = time.monotonic() + 90
+while not pathlib.Path({str(joined)!r}).exists():  # killed only once it has joined the server
+    assert time.monotonic() < deadline and child.poll() is None, "the child never joined the server"
+    time.sleep(0.05)
+child.kill()
+child.wait()
+"""
     run_django(tmp_path, code)  # the child joined the server, then died by SIGKILL while this process lived on
-    assert not server_running(tmp_path)
+    assert joined.exists() and not server_running(tmp_path)
 
 
 def test_its_shared_buffers_follow_the_setting(tmp_path, monkeypatch):

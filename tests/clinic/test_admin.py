@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -10,8 +12,14 @@ from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from pydicom.data import get_testdata_file
 
 from clinic import models as m
+from clinic.access import Actor
+from clinic.audit import Action, audit
+from clinic.curation import dataset_create
+from clinic.genomics import clinvar_import, vcf_import
+from clinic.imaging import dicom_import
 from clinic.services import api_token_create, fhir_import_bytes
 from clinic.synthetic import synthesize_patient
 from tests.clinic.fhir_factory import bundle, dumps
@@ -28,11 +36,37 @@ def steward_client(steward) -> Client:
 
 @pytest.fixture
 def chart(db) -> m.IngestionRun:
-    """One synthetic patient with every kind of row, imported."""
+    """One synthetic patient with every kind of FHIR row, imported."""
     name, doc = synthesize_patient(seed=3, index=1)
     run = fhir_import_bytes(name=name, data=dumps(doc), source="cli")
     assert run.units_failed == 0, run.errors
     return run
+
+
+CLINVAR = "##fileformat=VCFv4.1\n##reference=GRCh38\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+CLINVAR += "17\t43045711\t55555\tG\tC\t.\t.\tCLNSIG=Pathogenic;GENEINFO=BRCA1:672;CLNREVSTAT=reviewed_by_expert_panel\n"
+PATIENT_VCF = "##fileformat=VCFv4.2\n##reference=GRCh38\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1\n"
+PATIENT_VCF += "17\t43045711\t.\tG\tC\t50\tPASS\tDP=30\tGT\t0/1\n"
+
+
+@pytest.fixture
+def every_table(chart, clinician, settings, tmp_path) -> None:
+    """A row in every clinic table: the chart, a care plan, imaging, genomics, a token, a dataset, an audit event."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    patient = m.Patient.objects.get()
+    plan = {"resourceType": "CarePlan", "id": "plan-1", "status": "active", "intent": "plan",
+            "subject": {"reference": f"Patient/{patient.fhir_id}"}, "period": {"start": "2024-01-01"}}  # fmt: skip
+    assert fhir_import_bytes(name="plan.json", data=dumps(plan)).units_failed == 0  # synthesize writes no care plans
+    dicom_import(paths=[Path(get_testdata_file("CT_small.dcm", download=False))], patient=patient)
+    (tmp_path / "clinvar.vcf").write_text(CLINVAR)
+    clinvar_import(path=tmp_path / "clinvar.vcf")
+    (tmp_path / "patient.vcf").write_text(PATIENT_VCF)
+    vcf_import(patient=patient, path=tmp_path / "patient.vcf")
+    api_token_create(user=clinician, name="lab system")
+    dataset_create(name="every-table", content=["notes"], seed=1)
+    audit(actor=Actor(user=clinician, channel="web"), action=Action.PATIENT_VIEW, patient=patient)
+    m.CareTeamMember.objects.create(user=clinician, patient=patient)
+    m.BreakGlass.objects.create(patient=patient, username="x", reason="a long enough reason", expires_at=timezone.now())
 
 
 def _url(model: type[Model], view: str, *args: object) -> str:
@@ -55,10 +89,7 @@ def superuser_client(superuser) -> Client:
     return client
 
 
-def test_it_renders_every_changelist_search_and_detail_for_a_superuser(superuser_client, chart):
-    m.BreakGlass.objects.create(
-        patient=m.Patient.objects.get(), username="x", reason="a long enough reason", expires_at=timezone.now()
-    )
+def test_it_renders_every_changelist_search_and_detail_for_a_superuser(superuser_client, every_table):
     for model in CLINIC_MODELS:
         if model not in admin.site._registry:
             continue
@@ -66,8 +97,8 @@ def test_it_renders_every_changelist_search_and_detail_for_a_superuser(superuser
         assert response.status_code == 200, model.__name__
         assert superuser_client.get(_url(model, "changelist"), {"q": "a"}).status_code == 200, model.__name__
         row = model.objects.first()
-        if row is not None:
-            assert superuser_client.get(_url(model, "change", row.pk)).status_code == 200, model.__name__
+        assert row is not None, f"no {model.__name__} row: the fixture must fill every table for its detail page"
+        assert superuser_client.get(_url(model, "change", row.pk)).status_code == 200, model.__name__
 
 
 def test_it_keeps_clinical_tables_from_a_steward_and_audits_a_superusers_reads(

@@ -98,6 +98,78 @@ def test_it_rejects_a_bad_bundle_whole_and_names_the_place():
     assert sum(table_counts().values()) == 0 and m.TimelineEvent.objects.count() == 0
 
 
+BACKWARDS = {"start": "2024-05-02T10:00:00+00:00", "end": "2024-05-01T10:00:00+00:00"}
+
+
+def _with_resource(doc: dict, rtype: str, body: dict) -> dict:
+    patient = next(e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Patient")
+    resource = {"resourceType": rtype, "id": f"{rtype.lower()}-1", "subject": {"reference": f"urn:uuid:{patient['id']}"}, **body}
+    doc["entry"].append({"fullUrl": f"urn:uuid:{rtype.lower()}-1", "resource": resource})
+    return doc
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("rtype", "body", "field"),
+    [
+        ("Encounter", {"status": "finished", "period": BACKWARDS}, "period"),
+        ("CarePlan", {"status": "active", "intent": "plan", "period": BACKWARDS}, "period"),
+        ("Procedure", {"status": "completed", "performedPeriod": BACKWARDS}, "performedPeriod"),
+        ("Condition", {"onsetPeriod": BACKWARDS}, "onsetPeriod"),
+        (  # a Period no mapper reads is held to the same rule
+            "MedicationRequest",
+            {"status": "stopped", "intent": "order", "dispenseRequest": {"validityPeriod": BACKWARDS}},
+            "dispenseRequest.validityPeriod",
+        ),
+        (
+            "Encounter",
+            {"status": "finished", "location": [{"period": {"start": "2024-05-02", "end": "2024-05-01"}}]},
+            "location[0].period",
+        ),
+    ],
+)
+def test_it_rejects_a_period_that_ends_before_it_starts(rtype, body, field):
+    doc = _with_resource(bundle(), rtype, body)
+    run = fhir_import_bytes(name="backwards.json", data=dumps(doc))
+    assert run.status == "failed" and len(run.errors) == 1
+    error = run.errors[0]
+    assert (error["file"], error["entry"], error["resource_type"], error["field"]) == (
+        "backwards.json",
+        len(doc["entry"]) - 1,
+        rtype,
+        field,
+    )
+    assert "before it starts" in error["message"]
+    assert sum(table_counts().values()) == 0 and m.TimelineEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_it_accepts_periods_that_end_when_they_start_or_at_a_coarser_precision():
+    doc = bundle()
+    for period in (
+        {"start": "2024-05-02T10:00:00+00:00", "end": "2024-05-02T10:00:00+00:00"},
+        {"start": "2024-05-02", "end": "2024-05"},
+    ):
+        _with_resource(doc, "CarePlan", {"status": "active", "intent": "plan", "period": period})
+        doc["entry"][-1]["resource"]["id"] = doc["entry"][-1]["fullUrl"] = f"careplan-{period['end']}"
+    run = fhir_import_bytes(name="edges.json", data=dumps(doc))
+    assert run.status == "succeeded", run.errors
+    assert m.CarePlan.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_it_prints_the_place_of_a_backwards_period(tmp_path, capsys):
+    doc = bundle()
+    encounter = next(e for e in doc["entry"] if e["resource"]["resourceType"] == "Encounter")
+    encounter["resource"]["period"] = BACKWARDS
+    (tmp_path / "admission.json").write_bytes(dumps(doc))
+    with pytest.raises(CommandError, match="1 of 1 files rejected"):
+        call_command("import_fhir", str(tmp_path), "--no-progress")
+    err = capsys.readouterr().err
+    assert f"entry {doc['entry'].index(encounter)}" in err and "field period" in err and "before it starts" in err
+    assert m.Encounter.objects.count() == 0
+
+
 @pytest.mark.django_db
 def test_it_rejects_a_quantity_that_is_not_a_number():
     doc = bundle()

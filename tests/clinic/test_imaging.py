@@ -13,7 +13,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from clinic import models as m
-from clinic.imaging import dicom_import, instance_preview
+from clinic.imaging import dicom_import, instance_preview, render_png
 from clinic.services import fhir_import_bytes
 from tests.access import on_care_team
 from tests.clinic.fhir_factory import bundle, dumps
@@ -43,7 +43,10 @@ def ada(clinician) -> m.Patient:
 
 @pytest.fixture
 def nih_series(shared_data: Path) -> list[Path]:
-    return sorted((shared_data / "dicom" / "dcm_qa_nih").glob("*/*"))
+    """The series folders of dcm_qa_nih; a shared data folder without them fails here rather than import nothing."""
+    series = sorted(p for p in (shared_data / "dicom" / "dcm_qa_nih").glob("*/*") if p.is_dir())
+    assert len(series) == 3 and all(any(s.glob("*.dcm")) for s in series), f"dcm_qa_nih incomplete in {shared_data}"
+    return series
 
 
 def _png(path: Path) -> np.ndarray:
@@ -55,7 +58,8 @@ def _png(path: Path) -> np.ndarray:
 def test_it_imports_the_nih_series_with_counts_per_study_and_series(ada, nih_series):
     result = dicom_import(paths=nih_series, patient=ada)
     expected = sum(1 for s in nih_series for _ in s.glob("*.dcm"))
-    assert m.ImagingInstance.objects.count() == expected == result.run.counts["ImagingInstance"]
+    assert m.ImagingInstance.objects.count() == expected == result.run.counts["ImagingInstance"] == 154
+    assert m.ImagingStudy.objects.count() == 2 and m.ImagingSeries.objects.count() == 3
     for study in m.ImagingStudy.objects.all():
         assert study.patient == ada and study.fhir_id.startswith("dicom-") and study.modalities == "MR"
         assert study.num_series == study.series.count()
@@ -116,6 +120,37 @@ def test_it_renders_a_non_constant_png_and_caches_it(ada, name):
         assert pixels.std() > 0 and pixels.shape[:2] == (instance.rows, instance.columns)
         before = path.stat().st_mtime_ns
         assert instance_preview(instance=instance, frame=frame) == path and path.stat().st_mtime_ns == before
+
+
+def _rendered(ds: pydicom.Dataset) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(render_png(ds))))
+
+
+def test_it_windows_with_the_files_window_and_function():
+    ds = pydicom.dcmread(pydicom_file("MR_small.dcm"))
+    median = float(np.median(ds.pixel_array))
+    ds.WindowCenter, ds.WindowWidth = median, 2
+    narrow = _rendered(ds)
+    assert set(np.unique(narrow)) <= {0, 255} and narrow.min() == 0 and narrow.max() == 255  # LINEAR saturates
+    ds.VOILUTFunction, ds.WindowWidth = "SIGMOID", 400
+    sigmoid = _rendered(ds)
+    assert 0 < sigmoid.min() and sigmoid.max() < 255 and len(np.unique(sigmoid)) > 50  # a sigmoid never reaches either end
+
+
+def test_it_applies_a_voi_lut_sequence_in_preference_to_the_window():
+    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    ds.WindowCenter, ds.WindowWidth = 40, 400
+    windowed = _rendered(ds)
+    low, high = -1024, 2047  # the rescaled range the table covers, in HU
+    ramp = np.linspace(0, 255, high - low + 1).round().astype(int)
+    rendered = {}
+    for name, table in (("ramp", ramp), ("inverse", 255 - ramp)):
+        item = pydicom.Dataset()
+        item.LUTDescriptor, item.LUTData = [len(table), low, 8], [int(v) for v in table]
+        ds.VOILUTSequence = [item]
+        rendered[name] = _rendered(ds)
+    assert not np.array_equal(rendered["ramp"], windowed)
+    assert np.array_equal(rendered["inverse"], 255 - rendered["ramp"]) and rendered["ramp"].std() > 0
 
 
 def test_it_serves_the_imaging_tree_over_rest_and_audits(ada, nih_series, api_client, clinician):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 from io import StringIO
@@ -13,7 +14,9 @@ from django.core.management import CommandError, call_command
 
 from clinic import genomics
 from clinic import models as m
+from clinic.fhir.values import periods_in_order
 from clinic.synthetic import HISTORY_START, LABS
+from clinic.synthetic.generator import synthesize_patients
 from clinic.synthetic.genome import SYNDROMES
 
 PATIENTS = 6
@@ -75,6 +78,20 @@ def test_it_writes_transaction_bundles_with_internal_references(cohort: Path) ->
         assert patient["identifier"][0]["type"]["coding"][0]["code"] == "MR"
         chronic = [c for c in _resources(bundle, "Condition") if c["clinicalStatus"]["coding"][0]["code"] == "active"]
         assert 3 <= len(chronic) <= 6
+
+
+@pytest.mark.parametrize("seed", [1, 7, 42, 2024])
+def test_it_never_ends_a_visit_before_it_starts(seed: int) -> None:
+    """Emergency arrivals come at any hour of the day; the stay is counted from the arrival, not from the morning."""
+    encounters = 0
+    for name, bundle in synthesize_patients(patients=25, seed=seed):
+        for encounter in _resources(bundle, "Encounter"):
+            start, end = (dt.datetime.fromisoformat(encounter["period"][key]) for key in ("start", "end"))
+            assert start <= end, (name, encounter["class"]["code"], start, end)
+            encounters += 1
+        for entry in bundle["entry"]:
+            periods_in_order(entry["resource"])  # every other Period too: the importer would reject the bundle
+    assert encounters > 25 * 10
 
 
 def test_it_imports_every_bundle_without_errors(cohort: Path, db) -> None:

@@ -76,9 +76,9 @@ def main() -> int:
     from django.core.management import call_command
 
     from agents import drafting, grounding
-    from agents.readability import reading_grade
     from clinic import models as m
     from clinic.timeline import KIND_MODELS
+    from tests.agents.readability import reading_grade
 
     bundles = sorted((SHARED / "fhir" / "synthea-r4").glob("*.json"))
     if not bundles:

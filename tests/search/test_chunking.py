@@ -19,6 +19,21 @@ def test_it_splits_long_sections_on_sentences_under_the_model_window():
     assert all(c.section == "Summary" for c in chunks)
 
 
+def test_it_ends_chunks_only_where_sentences_end():
+    sentence = "Seen by Dr. Grey at 8 a.m. on 2.5 mg. daily, e.g. with food, vs. placebo in trial No. 5 of the ward."
+    chunks = chunk_text("Summary: " + " ".join([sentence] * 30))
+    assert len(chunks) > 1
+    assert all(c.text.endswith("of the ward.") for c in chunks)
+
+
+def test_it_reads_negation_within_sentences_that_abbreviations_and_decimals_do_not_cut():
+    assert term_context("Patient denies taking 2.5 mg of aspirin.", ["aspirin"]).negated
+    assert term_context("Seen by Dr. Grey, who found no pneumonia.", ["pneumonia"]).negated
+    assert term_context("Pneumonia vs. bronchitis.", ["bronchitis"]).uncertain
+    assert not term_context("No fever; cough since Monday.", ["cough"]).negated
+    assert not term_context("ROS:\nno fever\ncough present", ["cough"]).negated
+
+
 def test_it_tags_negation_uncertainty_and_family():
     assert term_context("Patient denies chest pain.", ["chest", "pain"]).negated
     assert not term_context("Chest pain since morning, no fever.", ["chest", "pain"]).negated

@@ -73,7 +73,7 @@ def test_a_text_query_groups_matching_passages_by_patient_with_counts_and_snippe
     assert names(result) == ["Ada Lovelace", "Bob Marley"]  # most matches first
     ada = result.members[0]
     assert (ada.matches, ada.documents) == (2, 2) and result.matches == 3
-    assert all("<mark>" in hit.snippet for hit in ada.hits)
+    assert ada.hits and all("<mark>" in hit.snippet for hit in ada.hits)
 
 
 def test_negated_mentions_can_be_excluded(population):

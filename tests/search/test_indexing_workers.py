@@ -4,10 +4,10 @@ nothing is lost and nothing is embedded twice."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +18,11 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 
+from carebase.jobs import jobs_taken
 from carebase.settings import queue_prefix
-from search.admin_views import jobs_taken
 from search.models import Chunk, ChunkEmbedding
 from tests.search import factories
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = 160  # two chunks each, 64 chunks a task: five tasks, a few seconds of work on two cores
@@ -75,6 +76,13 @@ class Deployment:
     def log(self, worker: subprocess.Popen[bytes]) -> str:
         return (self.log_dir / f"worker-{self.workers.index(worker)}.log").read_text(errors="replace")
 
+    def batches_running(self, worker: subprocess.Popen[bytes]) -> int:
+        """Embedding jobs the worker has received and not finished, by its log (each runs in a pool process at once:
+        prefetch 1 takes no more jobs than there are processes)."""
+        log = self.log(worker)
+        received = set(re.findall(r"Task search\.tasks\.embed_chunks\[([\w-]+)\] received", log))
+        return len(received - set(re.findall(r"Task search\.tasks\.embed_chunks\[([\w-]+)\] (?:succeeded|raised)", log)))
+
     def taken_not_acknowledged(self) -> int | None:
         return jobs_taken(prefix=self.prefix)
 
@@ -110,13 +118,6 @@ def notes_queued(deployment: Deployment) -> int:
     return Chunk.objects.count()
 
 
-def _wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {seconds} s waiting for {what}"
-        time.sleep(0.05)
-
-
 def _assert_every_chunk_has_one_vector(total: int) -> None:
     assert ChunkEmbedding.objects.count() == total
     assert not ChunkEmbedding.objects.values("chunk_id", "model").annotate(n=Count("id")).filter(n__gt=1).exists()
@@ -126,19 +127,22 @@ def _assert_every_chunk_has_one_vector(total: int) -> None:
 def test_it_embeds_a_batch_again_when_the_pool_process_running_it_is_killed(deployment, notes_queued):
     assert notes_queued > 3 * 64
     worker = deployment.start_worker()
-    _wait_for(lambda: ChunkEmbedding.objects.exists(), 180, "the first batch")
-    for child in psutil.Process(worker.pid).children():  # each pool process is in the middle of its next batch
+    wait_until(lambda: ChunkEmbedding.objects.exists(), seconds=180, what="the first batch")
+    pool = psutil.Process(worker.pid).children()
+    wait_until(lambda: deployment.batches_running(worker) == len(pool), seconds=60, what="a batch in every pool process")
+    for child in pool:  # each in the middle of a batch, not between two
         child.kill()
 
-    _wait_for(lambda: ChunkEmbedding.objects.count() == notes_queued, 180, "every chunk's vector")
+    wait_until(lambda: ChunkEmbedding.objects.count() == notes_queued, seconds=180, what="every chunk's vector")
     _assert_every_chunk_has_one_vector(notes_queued)
     assert "WorkerLostError" in deployment.log(worker)  # a batch was running when its process died
-    _wait_for(lambda: deployment.taken_not_acknowledged() == 0, 30, "no job left taken")
+    wait_until(lambda: deployment.taken_not_acknowledged() == 0, seconds=30, what="no job left taken")
 
 
 def test_a_batch_taken_by_a_worker_killed_whole_goes_to_the_next_worker(deployment, notes_queued):
     first = deployment.start_worker()
-    _wait_for(lambda: ChunkEmbedding.objects.exists(), 180, "the first batch")
+    wait_until(lambda: ChunkEmbedding.objects.exists(), seconds=180, what="the first batch")
+    wait_until(lambda: deployment.batches_running(first) >= 1, seconds=60, what="a batch in the middle")
     os.killpg(first.pid, signal.SIGKILL)  # the worker and its pool processes, with no chance to hand anything back
     first.wait(10)
     done_by_first = ChunkEmbedding.objects.count()
@@ -148,6 +152,6 @@ def test_a_batch_taken_by_a_worker_killed_whole_goes_to_the_next_worker(deployme
     # A worker looks for jobs taken longer ago than its JOB_VISIBILITY_TIMEOUT (an hour by default; the first worker's
     # own jobs must not come back while it is still loading the model) and takes them on.
     deployment.start_worker(JOB_VISIBILITY_TIMEOUT="3")
-    _wait_for(lambda: ChunkEmbedding.objects.count() == notes_queued, 180, "every chunk's vector")
+    wait_until(lambda: ChunkEmbedding.objects.count() == notes_queued, seconds=180, what="every chunk's vector")
     _assert_every_chunk_has_one_vector(notes_queued)
-    _wait_for(lambda: deployment.taken_not_acknowledged() == 0, 30, "no job left taken")
+    wait_until(lambda: deployment.taken_not_acknowledged() == 0, seconds=30, what="no job left taken")

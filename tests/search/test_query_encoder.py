@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import multiprocessing
 
-from search import selectors
+from search.retrieval import threads
 
 
 def _answer_in_child(queue) -> None:
-    queue.put(selectors._pool("query-embedding", 2).submit(sum, [1, 2, 3]).result(timeout=10))
+    queue.put(threads.pool("query-embedding", 2).submit(sum, [1, 2, 3]).result(timeout=10))
 
 
 def test_a_forked_process_gets_a_pool_of_its_own():
-    assert selectors._pool("query-embedding", 2).submit(sum, [1, 2]).result(timeout=10) == 3  # the parent's threads exist now
+    assert threads.pool("query-embedding", 2).submit(sum, [1, 2]).result(timeout=10) == 3  # the parent's threads exist now
     fork = multiprocessing.get_context("fork")
     queue = fork.Queue()
     child = fork.Process(target=_answer_in_child, args=(queue,))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from clinic.hooks import records_changed
+from clinic.models import IngestionRun
 from search import embedding, services
 from search.models import Chunk, ChunkEmbedding, IndexState, KnowledgeDocument
 from search.selectors import _Filters, search_chunks, vector_ranks
@@ -133,6 +134,12 @@ def test_it_imports_knowledge_documents_all_or_nothing(settings, tmp_path: Path)
     with pytest.raises(services.InvalidInput, match="line 2"):
         services.knowledge_import(path=bad)
     assert set(KnowledgeDocument.objects.values_list("doc_id", flat=True)) == {"kb-1", "kb-2"}
+    good_run, bad_run = IngestionRun.objects.filter(kind="knowledge").order_by("started_at", "id")
+    assert (good_run.status, good_run.counts) == ("succeeded", {"KnowledgeDocument": 2})
+    assert bad_run.status == "failed" and [(e["entry"], e["field"]) for e in bad_run.errors] == [
+        ("line 2", "text"),
+        ("line 3", ""),
+    ]
     index_all()
     hits = search_chunks(query="wheezing and inhalers", corpus="knowledge")
     assert ids(hits)[0] == "kb-1" and len(set(ids(hits))) == len(hits)
@@ -142,37 +149,37 @@ def test_a_large_index_takes_common_word_frequencies_from_the_planner_statistics
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from search import selectors
+    from search.retrieval import keyword
 
-    exact, n = selectors.document_frequencies("chest pain hypertension", ["note", "report"])
+    exact, n = keyword.document_frequencies("chest pain hypertension", ["note", "report"])
     assert exact == {"chest": 3, "pain": 2, "hypertens": 1} and n == 6
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE search_chunk")  # a table this small is sampled whole: every lexeme is "common"
-    monkeypatch.setattr(selectors, "LARGE_INDEX", 1)
+    monkeypatch.setattr(keyword, "LARGE_INDEX", 1)
     with CaptureQueriesContext(connection) as queries:
-        estimated, n = selectors.document_frequencies("chest pain hypertension zebra", ["note", "report"])
+        estimated, n = keyword.document_frequencies("chest pain hypertension zebra", ["note", "report"])
     assert (estimated, n) == (exact, 6)
     counted = [q["sql"] for q in queries if "count(*)" in q["sql"]]
     assert len(counted) == 1 and "zebra" in counted[0] and "chest" not in counted[0]  # only the unlisted lexeme
 
 
 def test_population_queries_of_only_common_words_rank_within_the_nearest_chunks(charts, monkeypatch):
-    from search import selectors
+    from search.retrieval import hybrid, keyword
 
     _, _, notes = charts
-    monkeypatch.setattr(selectors, "KEYWORD_CANDIDATES", 1)  # every word is now "too common" across the population
+    monkeypatch.setattr(keyword, "KEYWORD_CANDIDATES", 1)  # every word is now "too common" across the population
     everyone = _Filters(("note", "report"), None, None, None, None)
-    assert selectors.keyword_plan("chest pain", everyone).too_broad
+    assert keyword.keyword_plan("chest pain", everyone).too_broad
     assert str(notes["pain"].pk) in ids(search_chunks(query="chest pain", mode="keyword", exclude_negated=True))
-    monkeypatch.setattr(selectors, "VECTOR_POOL", 1)
+    monkeypatch.setattr(hybrid, "VECTOR_POOL", 1)
     nearest = vector_ranks("chest pain", everyone, 1)[0][2]
     assert nearest == str(notes["pain"].pk)
-    monkeypatch.setattr(selectors, "KEYWORD_CANDIDATES", 100)
+    monkeypatch.setattr(keyword, "KEYWORD_CANDIDATES", 100)
     assert ids(search_chunks(query="chest pain", mode="keyword", limit=1)) != [nearest]  # the best by keyword
-    monkeypatch.setattr(selectors, "KEYWORD_CANDIDATES", 1)
+    monkeypatch.setattr(keyword, "KEYWORD_CANDIDATES", 1)
     assert ids(search_chunks(query="chest pain", mode="keyword", limit=1)) == [nearest]  # the best of the nearest
     ada = charts[0]  # within one chart every matching chunk is ranked
-    assert not selectors.keyword_plan("chest pain", _Filters(("note", "report"), ada.pk, None, None, None)).too_broad
+    assert not keyword.keyword_plan("chest pain", _Filters(("note", "report"), ada.pk, None, None, None)).too_broad
     assert len(search_chunks(query="chest pain", mode="keyword", patient_id=ada.pk)) == 2
 
 
@@ -203,7 +210,7 @@ def test_population_vector_search_through_the_hnsw_shards_equals_exact_search(ch
 def test_each_hnsw_shard_is_searched_through_its_own_index(charts):
     from django.db import connection, transaction
 
-    from search.selectors import HNSW_SHARDS, _shard_sql
+    from search.retrieval.vector import HNSW_SHARDS, _shard_sql
 
     name, path = services.indexing_model()
     literal = "[" + ",".join(f"{x:.7g}" for x in _population_queries(name, path)[0][1]) + "]"
@@ -221,7 +228,7 @@ def test_each_hnsw_shard_is_searched_through_its_own_index(charts):
 def test_outside_a_transaction_the_shards_are_searched_on_two_connections_with_the_same_result(settings, monkeypatch):
     from django.db import transaction
 
-    from search import selectors
+    from search.retrieval import threads, vector
 
     settings.JOBS_EAGER = True
     chart = patient("Cy Twombly")
@@ -231,19 +238,19 @@ def test_outside_a_transaction_the_shards_are_searched_on_two_connections_with_t
     name, path = services.indexing_model()
     everyone = _Filters(("note", "report"), None, None, None, None)
     pooled: list[int] = []
-    original = selectors._on_own_connection
+    original = threads.on_own_connection
 
     def on_own_connection(fn, *args):
         pooled.append(1)
         return original(fn, *args)
 
-    monkeypatch.setattr(selectors, "_on_own_connection", on_own_connection)
-    monkeypatch.setattr(selectors.os, "cpu_count", lambda: 2)  # the side-by-side path even on a one-core machine
+    monkeypatch.setattr(threads, "on_own_connection", on_own_connection)
+    monkeypatch.setattr(vector.os, "cpu_count", lambda: 2)  # the side-by-side path even on a one-core machine
     queries = _population_queries(name, path)
-    for _, vector in queries:
-        side_by_side = selectors.nearest_chunks(vector, name, everyone, 3, exact=False)
+    for _, query_vector in queries:
+        side_by_side = vector.nearest_chunks(query_vector, name, everyone, 3, exact=False)
         with transaction.atomic():  # inside a transaction: all shards on this connection
-            one_connection = selectors.nearest_chunks(vector, name, everyone, 3, exact=False)
+            one_connection = vector.nearest_chunks(query_vector, name, everyone, 3, exact=False)
         assert side_by_side == one_connection and len(side_by_side) == 3
     assert len(pooled) == len(queries)  # every search outside the transaction used the pool's connection
 
@@ -251,18 +258,18 @@ def test_outside_a_transaction_the_shards_are_searched_on_two_connections_with_t
 def test_each_shard_searches_wider_as_the_index_grows(charts):
     from django.db import connection, transaction
 
-    from search import selectors
+    from search.retrieval import vector
 
     def ef_search(rows: int, limit: int) -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("UPDATE pg_class SET reltuples = %s WHERE oid = 'search_chunkembedding'::regclass", [rows])
-            cursor.execute(selectors._shard_settings(limit))
+            cursor.execute(vector._shard_settings(limit))
             cursor.execute("SHOW hnsw.ef_search")
             value = int(cursor.fetchone()[0])
             transaction.set_rollback(True)
         return value
 
-    assert ef_search(10_000, 10) == selectors.HNSW_EF_SEARCH_MIN
-    assert ef_search(500_000, 10) == selectors.HNSW_EF_SEARCH // 2
-    assert ef_search(3_000_000, 10) == selectors.HNSW_EF_SEARCH
+    assert ef_search(10_000, 10) == vector.HNSW_EF_SEARCH_MIN
+    assert ef_search(500_000, 10) == vector.HNSW_EF_SEARCH // 2
+    assert ef_search(3_000_000, 10) == vector.HNSW_EF_SEARCH
     assert ef_search(10_000, 700) == 700 and ef_search(10_000, 1_500) == 1000

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,11 +17,11 @@ from django.urls import reverse
 from pypdf import PdfWriter
 
 from carebase import jobs
-from carebase.jobs import broker_available
-from clinic.models import AuditEvent
+from carebase.jobs import broker_available, jobs_taken, queue_lengths
+from clinic.models import AuditEvent, IngestionRun
 from search import services
-from search.admin_views import jobs_taken, queue_lengths
 from search.models import Chunk, KnowledgeDocument
+from tests.waiting import wait_until
 
 STATUS_URL = "admin:search_chunk_status"
 UPLOAD_URL = "admin:search_knowledgedocument_upload"
@@ -168,10 +167,7 @@ def test_it_counts_jobs_a_worker_has_taken_and_not_finished(steward_client, cele
         assert "goes back to its queue 3600 s" in html
     finally:
         release.set()
-    deadline = time.monotonic() + 30
-    while jobs_taken() and time.monotonic() < deadline:  # acknowledged once done
-        time.sleep(0.05)
-    assert jobs_taken() == 0
+    wait_until(lambda: jobs_taken() == 0, seconds=30, what="the job to be acknowledged once done")
 
 
 def test_it_says_so_when_redis_is_unreachable(steward_client, knowledge, settings):
@@ -288,6 +284,15 @@ def test_it_rejects_bad_files_by_name_and_still_imports_the_others(steward_clien
     assert list(KnowledgeDocument.objects.values_list("doc_id", flat=True)) == ["good"]
     assert set(Chunk.objects.values_list("source_id", flat=True)) == {"good"}
     assert len(AuditEvent.objects.get(action="knowledge.upload").detail["rejected"]) == 4
+    run = IngestionRun.objects.get(kind="knowledge")
+    assert (run.source, run.status, run.units, run.units_failed, run.counts) == (
+        "admin",
+        "partial",
+        5,
+        4,
+        {"KnowledgeDocument": 1},
+    )
+    assert [e["file"] for e in run.errors] == ["empty.txt", "letter.docx", "latin1.txt", "broken.pdf"]
 
 
 def test_it_stores_nothing_when_every_file_is_rejected(steward_client):

@@ -1,4 +1,5 @@
-"""Reading grade of patient-facing text (Flesch-Kincaid, with textstat)."""
+"""Reading grade of patient-facing text (Flesch-Kincaid, with textstat): the measure the draft tests and the drafts
+benchmark hold patient instructions to (grade 8 or under). Only they use it, so textstat is a development package."""
 
 from __future__ import annotations
 
