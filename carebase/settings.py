@@ -48,6 +48,10 @@ DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
 DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+# Keys de-identification (surrogates, date shifts, pseudonyms): its own secret, so rotating SECRET_KEY moves nothing.
+DEID_SECRET = env_str("DEID_SECRET", "dev-only-deid-secret" if DEBUG else "")
+if not DEID_SECRET:
+    raise ImproperlyConfigured("DEID_SECRET is not set: with DEBUG off, de-identification needs its own secret")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
