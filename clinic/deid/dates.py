@@ -18,7 +18,21 @@ MONTHS = {
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
     "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
 }  # fmt: skip
-MONTH_NAMES = ["", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+MONTH_NAMES = [
+    "",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 _MONTH = (
@@ -37,10 +51,23 @@ ISO = re.compile(
 )
 NUMERIC = re.compile(_START + _WEEKDAY + r"(?P<m>\d\d?)(?P<s>[-/.])(?P<d>\d\d?)(?P=s)(?P<y>\d{4}|\d\d)" + _END)
 MONTH_DAY = re.compile(
-    r"\b" + _WEEKDAY + r"(?P<mon>" + _MONTH + r")(?:\s+|-)(?P<d>\d\d?)" + _ORD + r"(?:(?P<sep>,\s*|,?\s+|-)(?P<y>\d{4})|(?P<sep2>,?\s+)'(?P<y2>\d\d))?(?![\w:]|[.,]\d)" + _NOT_A_DOSE
+    r"\b"
+    + _WEEKDAY
+    + r"(?P<mon>"
+    + _MONTH
+    + r")(?:\s+|-)(?P<d>\d\d?)"
+    + _ORD
+    + r"(?:(?P<sep>,\s*|,?\s+|-)(?P<y>\d{4})|(?P<sep2>,?\s+)'(?P<y2>\d\d))?(?![\w:]|[.,]\d)"
+    + _NOT_A_DOSE
 )
 DAY_MONTH = re.compile(
-    r"(?<![\w/.-])" + _WEEKDAY + r"(?:(?P<the>the)\s+)?(?P<d>\d\d?)" + _ORD + r"(?P<of>\s+of)?(?P<sep0>[\s-]+)(?P<mon>" + _MONTH + r")"
+    r"(?<![\w/.-])"
+    + _WEEKDAY
+    + r"(?:(?P<the>the)\s+)?(?P<d>\d\d?)"
+    + _ORD
+    + r"(?P<of>\s+of)?(?P<sep0>[\s-]+)(?P<mon>"
+    + _MONTH
+    + r")"
     r"(?:(?P<sep>,?[\s-]+)(?P<y>\d{4})|(?P<sep2>-)(?P<y2>\d\d))?(?![\w]|[.,]\d)" + _NOT_A_DOSE
 )
 MONTH_YEAR = re.compile(r"\b(?P<mon>" + _MONTH + r")(?P<sep>,?\s+(?:of\s+)?|-|/|\s+')(?P<y>(?:18|19|20|21)\d\d|\d\d)(?![\d:])")
@@ -76,7 +103,9 @@ def find(text: str) -> Iterator[tuple[int, int, Render]]:
     for match in NUMERIC_MONTH_YEAR.finditer(text):
         yield match.start(), match.end(), _numeric_month_year(match)
     for match in NUMERIC_MONTH_DAY.finditer(text):
-        if _MONTH_DAY_CUES.search(text, max(0, match.start() - 30), match.start()) or re.match(r"\s+at\s+\d", text[match.end() :]):
+        if _MONTH_DAY_CUES.search(text, max(0, match.start() - 30), match.start()) or re.match(
+            r"\s+at\s+\d", text[match.end() :]
+        ):
             yield match.start(), match.end(), _numeric_month_day(match)
 
 

@@ -67,7 +67,11 @@ class Deidentifier:
 
     def __post_init__(self) -> None:
         self._known_names = sorted({part for n in self.names for part in re.split(r"[\s,.]+", n or "") if len(part) > 1})
-        known = [(v, "ID") for v in self.identifiers] + [(v, "LOCATION") for v in self.places] + [(v, "ADDRESS") for v in self.addresses]
+        known = (
+            [(v, "ID") for v in self.identifiers]
+            + [(v, "LOCATION") for v in self.places]
+            + [(v, "ADDRESS") for v in self.addresses]
+        )
         for value, kind in known:
             value = (value or "").strip()
             if len(value) >= (4 if kind == "ID" else 3):
@@ -150,7 +154,23 @@ def _is_place(city: str) -> bool:
     words = city.split()
     if city in lists.cities():
         return True
-    if words[0] in ("North", "South", "East", "West", "New", "Lake", "Port", "Fort", "Mount", "Mt.", "St.", "San", "Santa", "Los", "Las"):
+    if words[0] in (
+        "North",
+        "South",
+        "East",
+        "West",
+        "New",
+        "Lake",
+        "Port",
+        "Fort",
+        "Mount",
+        "Mt.",
+        "St.",
+        "San",
+        "Santa",
+        "Los",
+        "Las",
+    ):
         return len(words) > 1
     return patterns.PLACE_SUFFIX.search(words[-1].lower()) is not None and not lists.is_ordinary(words[-1])
 

@@ -94,4 +94,6 @@ def is_last_name(word: str) -> bool:
 
 @functools.cache
 def cities() -> frozenset[str]:
-    return frozenset(line.strip() for line in (DATA / "us_cities.txt").read_text().splitlines() if line.strip() and not line.startswith("#"))
+    return frozenset(
+        line.strip() for line in (DATA / "us_cities.txt").read_text().splitlines() if line.strip() and not line.startswith("#")
+    )

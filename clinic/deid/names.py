@@ -40,7 +40,9 @@ _HEADS = (
 )
 _EPONYM_FOLLOWS = re.compile(
     r"(?:['’]s|s['’]|['’])?(?:[ \t]+(?:and|or|&)[ \t]+[A-Z][\w'’-]+)?(?:[ \t-]+[A-Z](?:[a-z]+)?){0,2}[ \t-]+"
-    r"(?i:(?:" + _HEADS + r")\b|[a-z]+(?:itis|osis|oma|omas|pathy|emia|plasia|trophy|algia|ectomy|otomy|ostomy|plasty|scopy|graphy|gram|plication)\b)"
+    r"(?i:(?:"
+    + _HEADS
+    + r")\b|[a-z]+(?:itis|osis|oma|omas|pathy|emia|plasia|trophy|algia|ectomy|otomy|ostomy|plasty|scopy|graphy|gram|plication)\b)"
 )
 
 _LABELS = (
@@ -74,7 +76,9 @@ WITH_CUE = re.compile(
     r"\s+(?:with|to)?)[ \t]+(?:" + TITLE + r"[ \t]+)?(?P<n>" + SEQ + r")"
 )
 RELATION_CUE = re.compile(
-    r"(?i:\b(?:" + _RELATIONS + r"))(?:(?i:['’]s\s+name\s+is|\s+named|\s+called)|[ \t]*,)?[ \t]+(?:"
+    r"(?i:\b(?:"
+    + _RELATIONS
+    + r"))(?:(?i:['’]s\s+name\s+is|\s+named|\s+called)|[ \t]*,)?[ \t]+(?:"
     + TITLE
     + r"[ \t]+)?(?P<n>"
     + SEQ
@@ -107,8 +111,8 @@ def find(text: str) -> list[NameSpan]:
     found: list[NameSpan] = []
     # After a title anything capitalised is a name; after a label or a relation ('Attending: Collins, Patrick',
     # 'husband Patrick') a listed name will do; after 'seen by' / 'discussed with' a lone word must be listed.
-    cues = ((TITLE_CUE, "any"), (LABEL_CUE, "listed"), (RELATION_CUE, "listed"), (CREDENTIAL_CUE, "name-like"))
-    cues += ((AGE_CUE, "name-like"), (BY_CUE, "careful"), (WITH_CUE, "careful"), (PATIENT_CUE, "careful"))
+    cues = [(TITLE_CUE, "any"), (LABEL_CUE, "listed"), (RELATION_CUE, "listed"), (CREDENTIAL_CUE, "name-like")]
+    cues += [(AGE_CUE, "name-like"), (BY_CUE, "careful"), (WITH_CUE, "careful"), (PATIENT_CUE, "careful")]
     for pattern, evidence in cues:
         for match in pattern.finditer(text):
             found.extend(_accept(text, match, evidence=evidence))
@@ -147,7 +151,12 @@ def _trimmed(tokens: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
 
 def _not_a_name(token: str) -> bool:
     bare = _bare(token)
-    return bare in lists.STOPWORDS or bare.title() in lists.STOPWORDS and token.isupper() or re.fullmatch(_CREDENTIALS, bare) is not None
+    return (
+        bare in lists.STOPWORDS
+        or bare.title() in lists.STOPWORDS
+        and token.isupper()
+        or re.fullmatch(_CREDENTIALS, bare) is not None
+    )
 
 
 def _name_like(token: str) -> bool:
@@ -216,6 +225,8 @@ def spread(text: str, spans: Iterable[NameSpan], known: Iterable[str] = ()) -> I
     known_words = {_bare(w) for w in known if len(_bare(w)) > 1}
     for word, strong in [(w, False) for w in candidates - known_words] + [(w, True) for w in known_words]:
         for form in {word, word.upper()}:
-            for match in re.finditer(rf"(?<![\w'’-]){re.escape(form)}\d*(?![\w'’-]|['’]s\b)|(?<![\w'’-]){re.escape(form)}(?=['’]s\b)", text):
+            for match in re.finditer(
+                rf"(?<![\w'’-]){re.escape(form)}\d*(?![\w'’-]|['’]s\b)|(?<![\w'’-]){re.escape(form)}(?=['’]s\b)", text
+            ):
                 if not eponym_follows(text, match.end()):
                     yield NameSpan(match.start(), match.end(), strong)

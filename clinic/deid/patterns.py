@@ -7,7 +7,7 @@ never identifiers ("125000 copies", "1200 cc").
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 Found = tuple[int, int, str]
 
@@ -24,7 +24,13 @@ STATES = {
     "VI": "Virgin Islands", "AS": "American Samoa", "MP": "Northern Mariana Islands", "FM": "Federated States of Micronesia",
     "MH": "Marshall Islands", "PW": "Palau", "AA": "Armed Forces Americas", "AE": "Armed Forces Europe", "AP": "Armed Forces Pacific",
 }  # fmt: skip
-_STATE = r"(?:" + "|".join(sorted(STATES, key=len, reverse=True)) + "|" + "|".join(sorted(STATES.values(), key=len, reverse=True)) + r")"
+_STATE = (
+    r"(?:"
+    + "|".join(sorted(STATES, key=len, reverse=True))
+    + "|"
+    + "|".join(sorted(STATES.values(), key=len, reverse=True))
+    + r")"
+)
 _UNIT = (
     r"(?:\s*(?:mg|mcg|g|kg|lb|lbs|ml|mL|cc|l|L|units?|iu|IU|copies|cells|/mm3|/ul|/uL|/µL|mm|cm|m|%|meq|mEq|mmol|"
     r"ng|pg|bpm|mmHg|sec|seconds|min|minutes|hours?|days?|steps|calories|kcal))\b"
@@ -42,7 +48,9 @@ IPV6 = re.compile(
     r"|::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})(?![\w:])"
 )
 SSN = re.compile(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])")
-SSN_LABELLED = re.compile(r"(?i:\b(?:SSN|SS#|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:is|:|#)?\s*)(\d{3}[- ]?\d{2}[- ]?\d{4})(?!\d)")
+SSN_LABELLED = re.compile(
+    r"(?i:\b(?:SSN|SS#|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:is|:|#)?\s*)(\d{3}[- ]?\d{2}[- ]?\d{4})(?!\d)"
+)
 PHONE = re.compile(
     r"(?<![\w+/.-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s*|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
     r"(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?(?![\w/-]|\.\d)"
@@ -50,7 +58,9 @@ PHONE = re.compile(
     r"|(?<![\w+/.-])\+\d{1,3}[\s.-]\d{2,4}[\s.-]\d{3,4}[\s.-]\d{3,4}(?![\w/-]|\.\d)"
 )
 PHONE_SHORT = re.compile(r"(?<![\w/.-])\d{3}-\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,6})?(?![\w/-]|\.\d)")
-_PHONE_CUE = re.compile(r"(?i:phone|tel\b|telephone|call|cell|mobile|pager|page|beeper|fax|contact|reach|number|ph\b|#|direct|office|home|work)")
+_PHONE_CUE = re.compile(
+    r"(?i:phone|tel\b|telephone|call|cell|mobile|pager|page|beeper|fax|contact|reach|number|ph\b|#|direct|office|home|work)"
+)
 _FAX_CUE = re.compile(r"(?i:\bfax|facsimile)")
 
 _ID_LABEL = (
@@ -90,14 +100,28 @@ _SUFFIXES = (
     "Views? Villages? Ville Vista Walks? Wall Ways? Wells?"
 ).split()
 _SUFFIX = r"(?:" + "|".join(_SUFFIXES) + r")\b\.?"
-_LOWER_SUFFIX = r"(?:street|st|avenue|ave|road|rd|lane|ln|drive|boulevard|blvd|court|ct|place|terrace|parkway|highway|hwy|way|circle)\b\.?"
-_UNIT_DESIGNATOR = r"(?:,?\s+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Room|Rm\.?|Bldg\.?|Building|Floor|Fl\.?|Lot|Trlr|#)\s*#?\s*[A-Za-z0-9-]+)"
+_LOWER_SUFFIX = (
+    r"(?:street|st|avenue|ave|road|rd|lane|ln|drive|boulevard|blvd|court|ct|place|terrace|parkway|highway|hwy|way|circle)\b\.?"
+)
+_UNIT_DESIGNATOR = (
+    r"(?:,?\s+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Room|Rm\.?|Bldg\.?|Building|Floor|Fl\.?|Lot|Trlr|#)\s*#?\s*[A-Za-z0-9-]+)"
+)
 _HOUSE = r"(?<![\w.,/-])\d{1,6}[A-Za-z]?(?:-\d{1,4})?"
 _DIRECTION = r"(?:(?:[NSEW]|N[EW]|S[EW]|North|South|East|West|Northeast|Northwest|Southeast|Southwest)\.?\s+)?"
 ADDRESS = re.compile(
-    _HOUSE + r"\s+" + _DIRECTION + r"(?:(?:\d+(?:st|nd|rd|th)|[A-Z][A-Za-z'’.-]*)\s+){1,4}" + _SUFFIX
-    + _UNIT_DESIGNATOR + r"?"
-    + r"|" + _HOUSE + r"\s+(?:[a-z][a-z'’-]+\s+){1,3}" + _LOWER_SUFFIX + _UNIT_DESIGNATOR + r"?"
+    _HOUSE
+    + r"\s+"
+    + _DIRECTION
+    + r"(?:(?:\d+(?:st|nd|rd|th)|[A-Z][A-Za-z'’.-]*)\s+){1,4}"
+    + _SUFFIX
+    + _UNIT_DESIGNATOR
+    + r"?"
+    + r"|"
+    + _HOUSE
+    + r"\s+(?:[a-z][a-z'’-]+\s+){1,3}"
+    + _LOWER_SUFFIX
+    + _UNIT_DESIGNATOR
+    + r"?"
     + r"|(?i:\b(?:P\.?\s?O\.?\s*Box|Post\s+Office\s+Box|POB)\s*#?\s*\d+)"
 )
 STREET_NAMED = re.compile(
@@ -227,7 +251,7 @@ def find_addresses(text: str) -> Iterator[Found]:
         yield match.start(1), match.end(1), "ADDRESS"
 
 
-def find_places(text: str, *, is_place_word: callable) -> Iterator[Found]:  # type: ignore[valid-type]
+def find_places(text: str, *, is_place_word: Callable[[str], bool]) -> Iterator[Found]:
     """Cities next to a state and ZIP, after 'lives in'/'moved from', and ZIP codes in those places."""
     for match in CITY_STATE_ZIP.finditer(text):
         yield from _city(match)
@@ -246,7 +270,9 @@ def find_places(text: str, *, is_place_word: callable) -> Iterator[Found]:  # ty
     for match in COUNTY.finditer(text):
         yield match.start(), match.end(), "LOCATION"
     for match in CITY_ZIP.finditer(text):
-        city = _trim_city(match["city"].split(" ", 1)[-1] if match["city"].split()[0] in ("Home", "In", "From") else match["city"])
+        city = _trim_city(
+            match["city"].split(" ", 1)[-1] if match["city"].split()[0] in ("Home", "In", "From") else match["city"]
+        )
         if city and is_place_word(city):
             yield match.end("city") - len(city), match.end("city"), "LOCATION"
             yield match.start("zip"), match.end("zip"), "ZIP"

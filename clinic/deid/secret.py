@@ -35,7 +35,8 @@ def deidentifier_for(*, patient: Any = None, key: str = "", secret: str | None =
         names += [*(entry.get("given") or []), entry.get("family") or "", entry.get("text") or ""]
     identifiers = [patient.mrn, patient.fhir_id] + [i.get("value") or "" for i in raw.get("identifier") or []]
     identifiers += [t.get("value") or "" for t in raw.get("telecom") or []]
-    addresses, places = [], [patient.city]
+    addresses: list[str] = []
+    places: list[str] = [patient.city]
     for address in raw.get("address") or []:
         addresses += address.get("line") or []
         places.append(address.get("city") or "")

@@ -42,16 +42,34 @@ def deid(text: str, key: str = "patient-1") -> str:
         ("# History of Present Illness\nGregg\n is a 63 year-old male.", ["Gregg"]),
         ("NAME: HOPPER, GRACE", ["HOPPER", "GRACE"]),
         ("Seen on March 3, 2021 and 3/4/21.", ["March 3, 2021", "3/4/21"]),
-        ("Labs 2021-03-04T10:00:00Z, Tuesday, March 2, 2021, Mar 3rd, 03/2021, March 2021.", ["2021-03-04", "March 2, 2021", "Mar 3rd", "03/2021", "March 2021"]),
-        ("Surgery 03-MAR-2021, seen the 3rd of March, 2021, on 4 March 2021, DOB 12-8-1930.", ["03-MAR-2021", "3rd of March", "4 March 2021", "12-8-1930"]),
+        (
+            "Labs 2021-03-04T10:00:00Z, Tuesday, March 2, 2021, Mar 3rd, 03/2021, March 2021.",
+            ["2021-03-04", "March 2, 2021", "Mar 3rd", "03/2021", "March 2021"],
+        ),
+        (
+            "Surgery 03-MAR-2021, seen the 3rd of March, 2021, on 4 March 2021, DOB 12-8-1930.",
+            ["03-MAR-2021", "3rd of March", "4 March 2021", "12-8-1930"],
+        ),
         ("A 93-year-old woman, age 101, 95 y/o, ninety-two years old.", ["93", "101", "95", "ninety-two"]),
-        ("Call (617) 555-0101 ext. 12, 617.555.0102, +1 617 555 0103 or 6175550104; fax 617-555-0105.", ["555-0101", "555.0102", "555 0103", "6175550104", "555-0105"]),
+        (
+            "Call (617) 555-0101 ext. 12, 617.555.0102, +1 617 555 0103 or 6175550104; fax 617-555-0105.",
+            ["555-0101", "555.0102", "555 0103", "6175550104", "555-0105"],
+        ),
         ("SSN 123-45-6789, ssn 123 45 6780, social security number 123456781.", ["6789", "6780", "123456781"]),
-        ("MRN: 4636632. Account #G736911. Member ID W123456789. Device serial number SN-4451-9982.", ["4636632", "G736911", "W123456789", "4451-9982"]),
+        (
+            "MRN: 4636632. Account #G736911. Member ID W123456789. Device serial number SN-4451-9982.",
+            ["4636632", "G736911", "W123456789", "4451-9982"],
+        ),
         ("Lives at 12 elm street, Cambridge MA 02139-1234.", ["12 elm street", "Cambridge", "02139"]),
-        ("Home: 91390 Williams Forges Apt. 824, Thomasville, MA 75331. PO Box 77.", ["91390", "Williams", "Thomasville", "75331", "Box 77"]),
+        (
+            "Home: 91390 Williams Forges Apt. 824, Thomasville, MA 75331. PO Box 77.",
+            ["91390", "Williams", "Thomasville", "75331", "Box 77"],
+        ),
         ("She moved here from Springfield, Illinois; transferred from Hunt Memorial Hospital.", ["Springfield", "Hunt Memorial"]),
-        ("Email ada@example.org, portal https://portal.example.org/p/1, www.example.com, from 10.1.2.3 and 2001:db8::1.", ["ada@", "portal.example", "www.example", "10.1.2.3", "2001:db8"]),
+        (
+            "Email ada@example.org, portal https://portal.example.org/p/1, www.example.com, from 10.1.2.3 and 2001:db8::1.",
+            ["ada@", "portal.example", "www.example", "10.1.2.3", "2001:db8"],
+        ),
     ],
 )
 def test_it_removes_each_form_of_phi(text, phi):
@@ -170,5 +188,7 @@ def test_it_removes_the_identifiers_the_record_knows_for_a_patient(tmp_path):
 def test_it_refuses_to_start_without_deid_secret_when_debug_is_off():
     env = {k: v for k, v in os.environ.items() if k != "DEID_SECRET"} | {"DEBUG": "false", "SECRET_KEY": "x" * 50}
     code = "import carebase.settings"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2]
+    )
     assert done.returncode != 0 and "DEID_SECRET" in done.stderr

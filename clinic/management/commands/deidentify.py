@@ -58,7 +58,9 @@ def _deidentify_line(source: Path, number: int, line: bytes, deidentifiers: dict
         raise CommandError(f"{place}: expected an object with id and text")
     missing = [k for k in ("id", "text") if k not in entry]
     if missing or not isinstance(entry["text"], str) or not isinstance(entry["id"], str | int):
-        raise CommandError(f"{place}: needs a string 'text' and an 'id' (missing or wrong: {', '.join(missing) or 'text/id type'})")
+        raise CommandError(
+            f"{place}: needs a string 'text' and an 'id' (missing or wrong: {', '.join(missing) or 'text/id type'})"
+        )
     patient = entry.get("patient")
     key = f"patient:{patient}" if patient else f"note:{entry['id']}"
     if key not in deidentifiers:

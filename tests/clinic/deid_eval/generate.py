@@ -202,7 +202,7 @@ def phi_sentences(fake, rng: random.Random) -> list[tuple[str, list[tuple[str, s
         (f"Home: {lower_street}, Cambridge MA 02139-{digits(4)}.", [("ADDRESS", lower_street), ("LOCATION", "Cambridge")]),
         (f"Mail to PO Box {rng.randint(10, 9999)}, {city}, {state} {zip5}.", [("LOCATION", city), ("ZIP", zip5)]),
         (f"She moved here from {city} last year.", [("LOCATION", city)]),
-        (f"Lives in Springfield, Illinois with her son.", [("LOCATION", "Springfield")]),
+        ("Lives in Springfield, Illinois with her son.", [("LOCATION", "Springfield")]),
         (f"Transferred from {last} Regional Medical Center.", [("ORGANIZATION", f"{last} Regional Medical Center")]),
         (f"Seen at {last2} Urgent Care last week.", [("ORGANIZATION", f"{last2} Urgent Care")]),
         (f"Followed by {city} Family Practice.", [("ORGANIZATION", f"{city} Family Practice")]),
