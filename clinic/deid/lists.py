@@ -81,7 +81,23 @@ def clinical_terms() -> frozenset[str]:
 
 
 def is_ordinary(word: str) -> bool:
-    return word.lower() in ordinary_words()
+    """In the dictionary in lower case, directly or as an inflection ('polyps', 'cultures', 'indicated')."""
+    lower, words = word.lower(), ordinary_words()
+    if lower in words:
+        return True
+    for ending, replacement in (
+        ("ies", "y"),
+        ("es", ""),
+        ("s", ""),
+        ("ed", ""),
+        ("ed", "e"),
+        ("ing", ""),
+        ("ing", "e"),
+        ("ly", ""),
+    ):
+        if lower.endswith(ending) and len(lower) - len(ending) >= 4 and lower[: -len(ending)] + replacement in words:
+            return True
+    return False
 
 
 def is_first_name(word: str) -> bool:

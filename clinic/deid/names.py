@@ -50,7 +50,7 @@ _LABELS = (
     r"assistant(?:\s+surgeon)?|co-?surgeon|anesthesiologist|anesthetist|pcp|primary\s+care(?:\s+(?:physician|provider|doctor))?|"
     r"referring(?:\s+(?:physician|provider|doctor))?|provider|physician|nurse|rn|author|dictated\s+by|dictating|"
     r"transcribed\s+by|transcriptionist|(?:electronically\s+)?signed(?:\s+by)?|reviewed\s+by|co-?signed\s+by|verified\s+by|"
-    r"approved\s+by|interpreted\s+by|performed\s+by|ordered\s+by|cc|to|from|attn|consultant|consulting\s+physician|"
+    r"approved\s+by|interpreted\s+by|performed\s+by|ordered\s+by|attn|consultant|consulting\s+physician|"
     r"emergency\s+contact|contact|next\s+of\s+kin|nok|guardian|(?:health\s*care\s+)?proxy|poa|caregiver|spouse|"
     r"mother|father|son|daughter|wife|husband|sister|brother|informant|historian|source|interpreter|chaplain|"
     r"social\s+worker|case\s+manager|therapist|pharmacist|dietitian|midwife|doula|scribe|witness"
@@ -116,8 +116,9 @@ def find(text: str) -> list[NameSpan]:
     for pattern, evidence in cues:
         for match in pattern.finditer(text):
             found.extend(_accept(text, match, evidence=evidence))
-    for match in SYNTHEA.finditer(text):
-        found.append(NameSpan(match.start(), match.end(), True))
+    for match in SYNTHEA.finditer(text):  # Synthea's 'Alva958 Dickinson688': listed names with digits
+        if _listed(match.group(0).split()[0]):
+            found.append(NameSpan(match.start(), match.end(), True))
     for match in PAIR.finditer(text):
         found.extend(_pair(text, match))
     for match in LONE_LINE.finditer(text):
@@ -146,7 +147,18 @@ def _trimmed(tokens: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     while tokens and _not_a_name(tokens[-1][2]):
         tokens = tokens[:-1]
     cut = next((i for i, t in enumerate(tokens) if _not_a_name(t[2])), len(tokens))
-    return tokens[:cut]
+    # after the first word, only words that could be names ('Dr. X. Cultures are pending' keeps 'X')
+    more = next((i for i, t in enumerate(tokens[1:cut], 1) if not (_name_like(t[2]) or _listed(t[2]) or _initial(t[2]))), cut)
+    return tokens[:more]
+
+
+def _initial(token: str) -> bool:
+    return re.fullmatch(r"[A-Z]\.?", token) is not None
+
+
+def _listed(token: str) -> bool:
+    bare = _bare(token)
+    return lists.is_first_name(bare) or lists.is_last_name(bare)
 
 
 def _not_a_name(token: str) -> bool:
@@ -191,6 +203,8 @@ def _pair(text: str, match: re.Match[str]) -> Iterator[NameSpan]:
         first, last = _bare(tokens[0][2]), _bare(tokens[-1][2])
         if (
             lists.is_first_name(first)
+            and len(first) > 2
+            and not (last in lists.clinical_terms() and lists.is_ordinary(first))
             and first not in lists.STOPWORDS
             and last not in lists.STOPWORDS
             and (lists.is_last_name(last) or not lists.is_ordinary(last))
