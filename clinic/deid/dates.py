@@ -79,7 +79,7 @@ NUMERIC_MONTH_DAY = re.compile(
 _MONTH_DAY_CUES = re.compile(
     r"(?i:\b(?:on|since|from|until|till|through|thru|by|dated?|of|as of|admitted|discharged|seen|started|starting|began|"
     r"effective|dos|dob|visit|to|before|after|between|last|next|due|scheduled|returned?|surgery|procedure|"
-    r"onset|expires?|expiring|expiration|birthday|born)\s*:?\s*|[-–]\s*)$"
+    r"onset|expires?|expiring|expiration|birthday|born|(?:mon|tues|wednes|thurs|fri|satur|sun)day,?)\s*:?\s*|[-–]\s*)$"
 )
 
 

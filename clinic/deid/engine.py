@@ -24,7 +24,7 @@ AGE_SURROGATE = ">89"
 
 # Higher wins where two findings overlap; among equals the longer wins.
 PRIORITY = {
-    "KNOWN_ID": 100, "EMAIL": 95, "URL": 94, "IP": 93, "SSN": 92, "PHONE": 90, "FAX": 90, "LABELLED_ID": 89,
+    "KNOWN_ID": 100, "EMAIL": 95, "URL": 94, "IP": 93, "SSN": 92, "LABELLED_ID": 91, "PHONE": 90, "FAX": 90,
     "DATE": 85, "ADDRESS": 80, "ORGANIZATION": 78, "STRONG_NAME": 75, "LOCATION": 72, "ZIP": 70, "ID": 60,
     "AGE": 55, "NAME": 50,
 }  # fmt: skip
@@ -149,10 +149,15 @@ def _zip_surrogate(value: str) -> Callable[[], str]:
     return lambda: ("000" if area in RESTRICTED_ZIP3 else area) + "XX"
 
 
-def _is_place(city: str) -> bool:
-    """A word after 'lives in' / 'moved from' that is a place: a known city, or shaped like one."""
+def _is_place(city: str, *, after_home_cue: bool = False) -> bool:
+    """A word after 'in' / 'lives in' / 'moved from' that is a place: a known city, or shaped like one; after a
+    cue that can only introduce a place ('born in', 'lives in'), any capitalised word that is not an everyday one."""
     words = city.split()
+    if city in patterns.STATES.values() or any(w in lists.clinical_terms() for w in words):
+        return False  # a state is not PHI under Safe Harbor
     if city in lists.cities():
+        return True
+    if after_home_cue and not any(lists.is_ordinary(w) or w in lists.clinical_terms() for w in words):
         return True
     if words[0] in (
         "North",
@@ -172,7 +177,9 @@ def _is_place(city: str) -> bool:
         "Las",
     ):
         return len(words) > 1
-    return patterns.PLACE_SUFFIX.search(words[-1].lower()) is not None and not lists.is_ordinary(words[-1])
+    last = words[-1]
+    shaped = patterns.PLACE_SUFFIX.search(last.lower()) is not None
+    return shaped and not (lists.is_ordinary(last) or lists.is_last_name(last) or lists.is_first_name(last))
 
 
 def _resolve(findings: list[_Finding]) -> list[_Finding]:

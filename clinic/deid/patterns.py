@@ -103,9 +103,7 @@ _SUFFIX = r"(?:" + "|".join(_SUFFIXES) + r")\b\.?"
 _LOWER_SUFFIX = (
     r"(?:street|st|avenue|ave|road|rd|lane|ln|drive|boulevard|blvd|court|ct|place|terrace|parkway|highway|hwy|way|circle)\b\.?"
 )
-_UNIT_DESIGNATOR = (
-    r"(?:,?\s+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Room|Rm\.?|Bldg\.?|Building|Floor|Fl\.?|Lot|Trlr|#)\s*#?\s*[A-Za-z0-9-]+)"
-)
+_UNIT_DESIGNATOR = r"(?:,?\s+(?i:Apt\.?|Apartment|Suite|Ste\.?|Unit|Room|Rm\.?|Bldg\.?|Building|Floor|Fl\.?|Lot|Trlr|#)\s*#?\s*(?=[A-Za-z]?\d)[A-Za-z0-9-]+)"
 _HOUSE = r"(?<![\w.,/-])\d{1,6}[A-Za-z]?(?:-\d{1,4})?"
 _DIRECTION = r"(?:(?:[NSEW]|N[EW]|S[EW]|North|South|East|West|Northeast|Northwest|Southeast|Southwest)\.?\s+)?"
 ADDRESS = re.compile(
@@ -131,6 +129,14 @@ STREET_NAMED = re.compile(
 
 _CITY = r"(?:(?:North|South|East|West|New|Lake|Port|Fort|Mount|Mt\.|St\.|Saint|San|Santa|Los|Las|El|La|Des|De)\s+)?[A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,2}"
 CITY_STATE_ZIP = re.compile(r"(?P<city>" + _CITY + r"),?\s+(?P<st>" + _STATE + r")\b,?\s*(?P<zip>\d{5}(?:-\d{4})?)(?![\w-])")
+_STATE_ABBR = r"(?:" + "|".join(STATES) + r")"
+CITY_STATE_ZIP_LOWER = re.compile(
+    r"(?<![\w-])(?P<city>[a-z]{3,}(?: [a-z]{3,})?),?\s+(?P<st>(?i:" + _STATE_ABBR + r"))\s+(?P<zip>\d{5}(?:-\d{4})?)(?![\w-])"
+)
+CITY_AFTER_PREPOSITION = re.compile(r"\b(?:in|from|to|near|at|of|outside)\s+(?P<city>" + _CITY + r")(?![\w-])")
+EMPLOYER = re.compile(
+    r"(?i:\b(?:employer|employed\s+(?:by|at)|works?\s+(?:for|at)|worked\s+(?:for|at)|workplace)\s*:?\s+)(?P<org>(?:[A-Z][\w'’&.-]*(?:,?\s+(?:and|&|of)\s+|\s+|,\s+)?){1,5})"
+)
 CITY_COMMA_STATE = re.compile(r"(?P<city>" + _CITY + r"),\s+(?P<st>" + _STATE + r")\b(?!\s*[a-z])")
 _PLACE_CUE = (
     r"(?i:\b(?:lives?|living|resides?|residing|resident|moved|relocated|born|grew\s+up|raised|visiting|visited|"
@@ -251,7 +257,7 @@ def find_addresses(text: str) -> Iterator[Found]:
         yield match.start(1), match.end(1), "ADDRESS"
 
 
-def find_places(text: str, *, is_place_word: Callable[[str], bool]) -> Iterator[Found]:
+def find_places(text: str, *, is_place_word: Callable[..., bool]) -> Iterator[Found]:
     """Cities next to a state and ZIP, after 'lives in'/'moved from', and ZIP codes in those places."""
     for match in CITY_STATE_ZIP.finditer(text):
         yield from _city(match)
@@ -261,9 +267,16 @@ def find_places(text: str, *, is_place_word: Callable[[str], bool]) -> Iterator[
         if st in AMBIGUOUS_STATES and not re.match(r"\s*(?:[.;)\n]|$)", text[match.end() : match.end() + 2]):
             continue
         yield from _city(match)
+    for match in CITY_STATE_ZIP_LOWER.finditer(text):
+        yield match.start("city"), match.end("city"), "LOCATION"
+        yield match.start("zip"), match.end("zip"), "ZIP"
     for match in CITY_AFTER_CUE.finditer(text):
         city = _trim_city(match["city"])
-        if city and is_place_word(city):
+        if city and is_place_word(city, after_home_cue=True):
+            yield match.start("city"), match.start("city") + len(city), "LOCATION"
+    for match in CITY_AFTER_PREPOSITION.finditer(text):
+        city = _trim_city(match["city"])
+        if city and is_place_word(city) and not _eponym_follows(text, match.start("city") + len(city)):
             yield match.start("city"), match.start("city") + len(city), "LOCATION"
     for match in ZIP_LABELLED.finditer(text):
         yield match.start(1), match.end(1), "ZIP"
@@ -276,6 +289,12 @@ def find_places(text: str, *, is_place_word: Callable[[str], bool]) -> Iterator[
         if city and is_place_word(city):
             yield match.end("city") - len(city), match.end("city"), "LOCATION"
             yield match.start("zip"), match.end("zip"), "ZIP"
+
+
+def _eponym_follows(text: str, end: int) -> bool:
+    from clinic.deid.names import eponym_follows
+
+    return eponym_follows(text, end)
 
 
 def _city(match: re.Match[str]) -> Iterator[Found]:
@@ -299,8 +318,19 @@ def _trim_city(city: str) -> str:
 _LEADING_NOT_ORG = frozenset("The At In From To And Of Transferred Admitted Seen Discharged Referred Followed Patient".split())
 
 
+_CORPORATE = re.compile(r"(?:Inc\.?|LLC|L\.L\.C\.|Ltd\.?|PLC|Corp\.?|Corporation|Company|Co\.|and\s+Sons)$")
+
+
 def find_organizations(text: str) -> Iterator[Found]:
+    for match in EMPLOYER.finditer(text):
+        value = match["org"].rstrip(" ,.")
+        if value:
+            yield match.start("org"), match.start("org") + len(value), "ORGANIZATION"
     for match in ORGANIZATION.finditer(text):
+        if _CORPORATE.search(match.group(0).rstrip()):  # 'Acme Corporation': a company whatever its words
+            start = match.start() + len(match.group(0)) - len(match.group(0).lstrip())
+            yield start, match.start() + len(match.group(0).rstrip()), "ORGANIZATION"
+            continue
         words = [(w.start(), w.group(0)) for w in re.finditer(r"\S+", match.group(0))]
         while words and words[0][1] in _LEADING_NOT_ORG:
             words = words[1:]
