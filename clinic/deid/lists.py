@@ -22,7 +22,7 @@ STOPWORDS = frozenset(
     Patient Patients Pt Pts Mother Father Son Daughter Wife Husband Family Sister Brother Baby Infant Child Boy Girl
     Male Female Man Woman Gentleman Lady Hospital Clinic Center Medical Medicine Surgery Surgical Cardiology Neurology
     Oncology Radiology Pathology Pediatrics Psychiatry Urology Orthopedics Dermatology Nephrology Gastroenterology
-    Pulmonary Pulmonology Emergency Department Service Services Team Unit Ward Floor Room Office Plan Assessment
+    Pulmonary Pulmonology Emergency Department Service Services Team Unit Floor Room Office Plan Assessment
     Impression History Physical Exam Examination Diagnosis Diagnoses Procedure Procedures Findings Indications
     Allergies Medications Social Review Systems Chief Complaint Present Illness Past Discharge Admission Follow Up
     Note Notes Report Summary Comments Signature Signed Electronically Date Time Phone Fax Email Address Home Work
@@ -32,7 +32,7 @@ STOPWORDS = frozenset(
     Acute Chronic Stable Good Fair Poor Daily Weekly Monthly Today Yesterday Tomorrow Morning Evening Night
     Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March July September October November
     December Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec Mon Tue Wed Thu Fri Sat Sun
-    Street Avenue Road Lane Drive Boulevard Suite Apt Apartment Unit Box Building North South East West New Saint""".split()
+    Street Avenue Road Drive Boulevard Suite Apt Apartment Unit Box Building New Saint""".split()
 )
 
 

@@ -38,6 +38,7 @@ _HEADS = (
     r"level|units?|view|projection|film|tray|dissection|hemorrhage|infarct|infarction|encephalopathy|psychosis|"
     r"neuropathy|pupil|spectrum|coma"
 )
+_HEAD = re.compile(r"(?:" + _HEADS + r")")
 _EPONYM_FOLLOWS = re.compile(
     r"(?:['’]s|s['’]|['’])?(?:[ \t]+(?:and|or|&)[ \t]+[A-Z][\w'’-]+)?(?:[ \t-]+[A-Z](?:[a-z]+)?){0,2}[ \t-]+"
     r"(?i:(?:"
@@ -59,11 +60,11 @@ _RELATIONS = (
     r"son|daughter|wife|husband|spouse|partner|mother|father|mom|dad|brother|sister|sibling|aunt|uncle|niece|nephew|"
     r"cousin|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|fianc[ée]e?|boyfriend|girlfriend|friend|"
     r"neighbou?r|caregiver|guardian|roommate|stepson|stepdaughter|stepmother|stepfather|step-son|step-daughter|sponsor|"
-    r"companion|twin|godmother|godfather|landlord|employer|coworker|co-worker|colleague"
+    r"companion|twin|godmother|godfather|landlord|employer|coworker|co-worker|colleague|emergency\s+contact|nurse"
 )
 
 TITLE_CUE = re.compile(rf"\b{TITLE}[ \t]+(?P<n>{SEQ}|[A-Z]\b)")
-LABEL_CUE = re.compile(rf"(?i:\b(?:{_LABELS}))[ \t]*:[ \t]*(?:{TITLE}[ \t]+)?(?P<n>{LAST_FIRST}|{SEQ}|{CAPS_SEQ})")
+LABEL_CUE = re.compile(rf"(?i:\b(?:{_LABELS}))(?:[ \t]*:|[ \t]+is\b)[ \t]*(?:{TITLE}[ \t]+)?(?P<n>{LAST_FIRST}|{SEQ}|{CAPS_SEQ})")
 BY_CUE = re.compile(
     r"(?i:\b(?:seen|evaluated|examined|referred|reviewed|signed|dictated|transcribed|performed|attended|accompanied|"
     r"interpreted|read|followed|treated|managed|covered|admitted|discharged|assisted|supervised|authored|prepared|"
@@ -72,8 +73,9 @@ BY_CUE = re.compile(
 )
 WITH_CUE = re.compile(
     r"(?i:\b(?:discussed|spoke|spoken|talked|consulted|met|conferred|communicated|reviewed|called|phoned|texted|"
-    r"emailed|contacted|paged|notified|informed|updated|care\s+coordinated)(?:\s+(?:this|the\s+case|the\s+plan|findings))?"
-    r"\s+(?:with|to)?)[ \t]+(?:" + TITLE + r"[ \t]+)?(?P<n>" + SEQ + r")"
+    r"emailed|contacted|paged|notified|informed|updated|care\s+coordinated|follow(?:\s+|-)?up|followup|message\s+(?:left\s+)?for|"
+    r"voicemail\s+(?:left\s+)?for|lives|living|stays|staying|resides|left\s+(?:a\s+)?(?:message|voicemail)\s+(?:for|with))(?:\s+(?:this|the\s+case|the\s+plan|findings))?"
+    r"(?:\s+(?:with|to))?)[ \t]+(?:" + TITLE + r"[ \t]+)?(?P<n>" + SEQ + r")"
 )
 RELATION_CUE = re.compile(
     r"(?i:\b(?:"
@@ -174,8 +176,8 @@ def _not_a_name(token: str) -> bool:
 def _name_like(token: str) -> bool:
     """A word that reads as a name without help: a first name, an uncommon surname, or an unknown capitalised word."""
     bare = _bare(token)
-    if len(bare) < 2 or bare in lists.clinical_terms():
-        return len(bare) >= 2 and token[-1:].isdigit()
+    if len(bare) < 2 or bare in lists.clinical_terms():  # 'Patrick', 'Todd': eponyms, and first names too
+        return len(bare) >= 2 and (token[-1:].isdigit() or lists.is_first_name(bare))
     if token[-1:].isdigit() or lists.is_first_name(bare):
         return True
     return not lists.is_ordinary(bare)
@@ -196,26 +198,39 @@ def _accept(text: str, match: re.Match[str], *, evidence: str) -> Iterator[NameS
     yield NameSpan(tokens[0][0], tokens[-1][1], True)
 
 
+# First names that are also everyday words: with an everyday word after them ('Grace Brown', 'Will Long') list
+# evidence is not enough.
+COMMON_FIRST = frozenset(
+    """May Will Mark Bill Grace Hope Faith Joy Rose Dawn Art Pat Sue Don Guy Bob Rob Jack Frank Gene Ray Sandy Rusty Iris
+    Daisy Holly Ivy Ruby Pearl Amber Crystal Summer Autumn April June August Chase Grant King Major
+    Page Price Rich Young Long Short Small Sharp Strong Love Best Early Judge Bliss Cherry Coral Golden Honey Angel Lady
+    Baby Sterling Van Lane Dean Dale Glen Ford Clay Cliff Heath Forest Stone Wade Reed Gray Brown White Green Black Tiny
+    Precious Unique Royal Sunny Son See Else Star Sky Rain River Storm Ward Hall Field Bell Cross""".split()
+)
+
+
 def _pair(text: str, match: re.Match[str]) -> Iterator[NameSpan]:
-    """'Alan Turing': a first name, then a surname or an unknown capitalised word; never two everyday words."""
+    """'Alan Turing', 'Connor Adams': a first name (or an uncommon surname) then a surname or an unknown word."""
     tokens = [t for t in _tokens(text, match.start("n"), match.end("n")) if len(_bare(t[2])) > 1]
-    while len(tokens) >= 2:
-        first, last = _bare(tokens[0][2]), _bare(tokens[-1][2])
-        if (
-            lists.is_first_name(first)
-            and len(first) > 2
-            and not (last in lists.clinical_terms() and lists.is_ordinary(first))
-            and first not in lists.STOPWORDS
-            and last not in lists.STOPWORDS
-            and (lists.is_last_name(last) or not lists.is_ordinary(last))
-            and not (lists.is_ordinary(first) and lists.is_ordinary(last))
-            and not (first in lists.clinical_terms() and last in lists.clinical_terms())
-            and not eponym_follows(text, tokens[-1][1])
-            and all(_bare(t[2]) not in lists.STOPWORDS for t in tokens)
-        ):
-            yield NameSpan(tokens[0][0], tokens[-1][1], False)
-            return
-        tokens = tokens[:-1]
+    for i in range(len(tokens) - 1):
+        for j in range(len(tokens), i + 1, -1):
+            if _is_pair(text, tokens[i:j]):
+                yield NameSpan(tokens[i][0], tokens[j - 1][1], False)
+                return
+
+
+def _is_pair(text: str, tokens: list[tuple[int, int, str]]) -> bool:
+    words = [_bare(t[2]) for t in tokens]
+    first, last = words[0], words[-1]
+    if len(first) < 3 or any(w in lists.STOPWORDS for w in words) or eponym_follows(text, tokens[-1][1]):
+        return False
+    opener = lists.is_first_name(first) or (lists.is_last_name(first) and not lists.is_ordinary(first))
+    closer = (lists.is_last_name(last) and not (first in COMMON_FIRST and lists.is_ordinary(last))) or not lists.is_ordinary(last)
+    # eponyms in use were ruled out by the head noun after them ('Austin Flint murmur'); a head noun inside the
+    # words ('Glasgow Coma Scale') or an eponym that is no first name in front ('Glasgow ...') makes a term
+    if first in lists.clinical_terms() and not lists.is_first_name(first) or any(_HEAD.fullmatch(w.lower()) for w in words[1:]):
+        return False
+    return opener and closer
 
 
 def _lone(text: str, match: re.Match[str]) -> Iterator[NameSpan]:
