@@ -52,7 +52,7 @@ SSN_LABELLED = re.compile(
     r"(?i:\b(?:SSN|SS#|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:is|:|#)?\s*)(\d{3}[- ]?\d{2}[- ]?\d{4})(?!\d)"
 )
 PHONE = re.compile(
-    r"(?<![\w+/.-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s*|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
+    r"(?<![\w+/.-])(?:(?:\+?1|001)[\s.-]?)?(?:\(\d{3}\)\s*|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
     r"(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?(?![\w/-]|\.\d)"
     r"|(?<![\w+/.-])(?:\+?1)?\d{10}(?:\s*(?:x|ext\.?|extension)\s*\d{1,6})?(?![\w/-]|\.\d)"
     r"|(?<![\w+/.-])\+\d{1,3}[\s.-]\d{2,4}[\s.-]\d{3,4}[\s.-]\d{3,4}(?![\w/-]|\.\d)"
@@ -97,7 +97,7 @@ _SUFFIXES = (
     "Plaza Plz Points? Ports? Prairie Radial Ramp Ranch Rapids? Rest Ridges? River Roads? Rd Route Rte Row Rue Run "
     "Shoals? Shores? Skyway Springs? Spurs? Squares? Sq Station Stravenue Stream Streets? St Summit Terrace Ter "
     "Throughway Trace Track Trafficway Trail Trl Trailer Tunnel Turnpike Tpke Underpass Unions? Valleys? Viaduct "
-    "Views? Villages? Ville Vista Walks? Wall Ways? Wells?"
+    "Via Views? Villages? Ville Vista Walks? Wall Ways? Wells? Xing"
 ).split()
 _SUFFIX = r"(?:" + "|".join(_SUFFIXES) + r")\b\.?"
 _LOWER_SUFFIX = (
