@@ -135,7 +135,8 @@ CITY_STATE_ZIP_LOWER = re.compile(
 )
 CITY_AFTER_PREPOSITION = re.compile(r"\b(?:in|from|to|near|at|of|outside)\s+(?P<city>" + _CITY + r")(?![\w-])")
 EMPLOYER = re.compile(
-    r"(?i:\b(?:employer|employed\s+(?:by|at)|works?\s+(?:for|at)|worked\s+(?:for|at)|workplace)\s*:?\s+)(?P<org>(?:[A-Z][\w'’&.-]*(?:,?\s+(?:and|&|of)\s+|\s+|,\s+)?){1,5})"
+    r"(?i:\b(?:employer|employed\s+(?:by|at)|works?\s+(?:for|at)|worked\s+(?:for|at)|workplace)[ \t]*:?[ \t]+)"
+    r"(?P<org>[A-Z][\w'’&-]*(?:(?:,?[ \t]+(?:and|&|of)[ \t]+|[ \t]+|,[ \t]*|-)[A-Z][\w'’&-]*){0,4}(?:[ \t]+(?:Inc|Co|Corp|Ltd)\.?)?)"
 )
 CITY_COMMA_STATE = re.compile(r"(?P<city>" + _CITY + r"),\s+(?P<st>" + _STATE + r")\b(?!\s*[a-z])")
 _PLACE_CUE = (
@@ -168,8 +169,10 @@ _ORG_HEAD = (
 )
 _ORG_WORD = r"(?:[A-Z][\w'’&.-]*|&|and|of|the)"
 ORGANIZATION = re.compile(
-    r"(?:(?:St\.|Saint|Mt\.|Mount)\s+)?(?:[A-Z][\w'’.-]*,?\s+(?:(?:and|&|of|the|de|del|la)\s+)?){1,5}" + _ORG_HEAD + r"(?![\w-])"
-    r"|(?:Hospital|University|College|Institute|Clinic)\s+(?:of|for)\s+(?:the\s+)?(?:[A-Z][\w'’.-]*\s*){1,4}"
+    r"(?:(?:St\.|Saint|Mt\.|Mount)[ \t]+)?(?:[A-Z][\w'’.-]*,?[ \t]+(?:(?:and|&|of|the|de|del|la)[ \t]+)?){1,5}"
+    + _ORG_HEAD
+    + r"(?![\w-])"
+    r"|(?:Hospital|University|College|Institute|Clinic)[ \t]+(?:of|for)[ \t]+(?:the[ \t]+)?[A-Z][\w'’-]*(?:[ \t]+[A-Z][\w'’-]*){0,3}"
 )
 GENERIC_ORG_WORDS = frozenset(
     """St. Saint Mt. Mount General Memorial Community Regional County City State University Medical Health Family
