@@ -138,6 +138,7 @@ EMPLOYER = re.compile(
     r"(?i:\b(?:employer|employed\s+(?:by|at)|works?\s+(?:for|at)|worked\s+(?:for|at)|workplace)[ \t]*:?[ \t]+)"
     r"(?P<org>[A-Z][\w'’&-]*(?:(?:,?[ \t]+(?:and|&|of)[ \t]+|[ \t]+|,[ \t]*|-)[A-Z][\w'’&-]*){0,4}(?:[ \t]+(?:Inc|Co|Corp|Ltd)\.?)?)"
 )
+CITY_SPACE_STATE = re.compile(r"(?P<city>" + _CITY + r")[ \t]+(?P<st>" + _STATE + r")\b(?![ \t]*[a-z\d])")
 CITY_COMMA_STATE = re.compile(r"(?P<city>" + _CITY + r"),\s+(?P<st>" + _STATE + r")\b(?!\s*[a-z])")
 _PLACE_CUE = (
     r"(?i:\b(?:lives?|living|resides?|residing|resident|moved|relocated|born|grew\s+up|raised|visiting|visited|"
@@ -174,15 +175,15 @@ ORGANIZATION = re.compile(
     + r"(?![\w-])"
     r"|(?:Hospital|University|College|Institute|Clinic)[ \t]+(?:of|for)[ \t]+(?:the[ \t]+)?[A-Z][\w'’-]*(?:[ \t]+[A-Z][\w'’-]*){0,3}"
 )
+# Words that describe an organisation without naming it ('Memorial', 'Community'): a name needs one word more.
+# Names such as Mercy, Providence or Sacred Heart do identify a hospital, so they are not here.
 GENERIC_ORG_WORDS = frozenset(
     """St. Saint Mt. Mount General Memorial Community Regional County City State University Medical Health Family
-    Children's Childrens Women's Womens Veterans Va VA Mercy Sacred Heart Good Samaritan Baptist Methodist Presbyterian
-    Lutheran Catholic Christian Adventist Jewish Holy Cross Trinity Providence Hope Grace Unity United National Central
-    Northern Southern Eastern Western North South East West New Valley Lake River Mountain Urgent Care Surgery Surgical
-    Cancer Heart Eye Rehabilitation Rehab Nursing Home Senior Assisted Living Dialysis Imaging Radiology Pediatric
-    Pediatrics Primary Specialty Specialty's Academic Teaching Research The the of and & de Emergency Department
-    Outpatient Inpatient Behavioral Mental Wellness Women Center Centre Hospital Clinic Support Blood Age Study Control
-    Treatment Working Risk Peer Focus Ethnic Racial Muscle Drug Care Team Services Service""".split()
+    Children's Childrens Women's Womens Veterans Va VA National Central Northern Southern Eastern Western North South
+    East West New Urgent Care Surgery Surgical Cancer Heart Eye Rehabilitation Rehab Nursing Home Senior Assisted
+    Living Dialysis Imaging Radiology Pediatric Pediatrics Primary Specialty Academic Teaching Research The the of and &
+    de Emergency Department Outpatient Inpatient Behavioral Mental Wellness Women Center Centre Hospital Clinic Support
+    Blood Age Study Control Treatment Working Risk Peer Focus Ethnic Racial Muscle Drug Team Services Service""".split()
 )
 
 AGE = re.compile(
@@ -270,6 +271,10 @@ def find_places(text: str, *, is_place_word: Callable[..., bool]) -> Iterator[Fo
         if st in AMBIGUOUS_STATES and not re.match(r"\s*(?:[.;)\n]|$)", text[match.end() : match.end() + 2]):
             continue
         yield from _city(match)
+    for match in CITY_SPACE_STATE.finditer(text):  # 'seen in Cambridge MA': a known or town-shaped city only
+        city = _trim_city(match["city"])
+        if city and is_place_word(city) and match["st"] not in AMBIGUOUS_STATES - {"MA", "GA", "PA", "OH", "CO"}:
+            yield match.end("city") - len(city), match.end("city"), "LOCATION"
     for match in CITY_STATE_ZIP_LOWER.finditer(text):
         yield match.start("city"), match.end("city"), "LOCATION"
         yield match.start("zip"), match.end("zip"), "ZIP"
