@@ -239,10 +239,11 @@ def _lone(text: str, match: re.Match[str]) -> Iterator[NameSpan]:
     words = [_bare(t[2]) for t in tokens]
     if any(w in lists.STOPWORDS or w in lists.clinical_terms() for w in words):
         return
-    if all(lists.is_first_name(w) or lists.is_last_name(w) for w in words) and (
-        lists.is_first_name(words[0]) or not lists.is_ordinary(words[0])
-    ):
+    listed = all(lists.is_first_name(w) or lists.is_last_name(w) for w in words)
+    if listed and (lists.is_first_name(words[0]) or not lists.is_ordinary(words[0])):
         yield NameSpan(tokens[0][0], tokens[-1][1], False)
+    elif len(words) == 1 and len(words[0]) > 2 and not lists.is_ordinary(words[0]):
+        yield NameSpan(tokens[0][0], tokens[-1][1], False)  # 'Jayden' alone on its line: no word, no term, a name
 
 
 def spread(text: str, spans: Iterable[NameSpan], known: Iterable[str] = ()) -> Iterator[NameSpan]:

@@ -41,6 +41,11 @@ def deid(text: str, key: str = "patient-1") -> str:
         ("Alva958 Dickinson688 was seen.", ["Alva958", "Dickinson688"]),
         ("# History of Present Illness\nGregg\n is a 63 year-old male.", ["Gregg"]),
         ("NAME: HOPPER, GRACE", ["HOPPER", "GRACE"]),
+        ("# History of Present Illness\nJayden\nMRN 1234567", ["Jayden"]),
+        (
+            "Called Daniel Ross with results; sister-in-law Dwayne Willis helps; follow up with Amber Byrd.",
+            ["Ross", "Willis", "Byrd"],
+        ),
         ("Seen on March 3, 2021 and 3/4/21.", ["March 3, 2021", "3/4/21"]),
         (
             "Labs 2021-03-04T10:00:00Z, Tuesday, March 2, 2021, Mar 3rd, 03/2021, March 2021.",
