@@ -59,7 +59,8 @@ DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 # Production-safe unless told otherwise: `make run` and the tests turn DEBUG on (carebase/devserver.py, settings_dev).
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_secret("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
-# Keys the surrogates and per-patient date shifts of de-identified output; never written into a data card.
+# Keys de-identification (surrogates, date shifts, pseudonyms): its own secret, so rotating SECRET_KEY moves nothing;
+# never written into a data card.
 DEID_SECRET = env_secret("DEID_SECRET", "dev-only-deid-secret")
 ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 

@@ -21,7 +21,7 @@ from clinic import models as m
 from clinic.access import Actor
 from clinic.audit import Action, audit
 from clinic.dates import years_before
-from clinic.deid import Deidentifier, age_band
+from clinic.deid import Deidentifier, age_band, deid_secret, deidentifier_for
 from clinic.errors import InvalidInput
 
 FORMAT_VERSION = 1
@@ -80,7 +80,7 @@ def dataset_build(*, dataset_id: int) -> m.Dataset | None:
     if dataset is None:
         return None
     m.Dataset.objects.filter(pk=dataset.pk).update(status=m.Dataset.Status.BUILDING, error="")
-    secret = f"{getattr(settings, 'DEID_SECRET', settings.SECRET_KEY)}:{dataset.seed}"
+    secret = deid_secret(salt=str(dataset.seed))
     out_dir = Path(settings.MEDIA_ROOT) / "datasets"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{dataset.name}.jsonl"
@@ -112,14 +112,7 @@ def dataset_build(*, dataset_id: int) -> m.Dataset | None:
 
 
 def _patient_records(dataset: m.Dataset, patient: m.Patient, secret: str) -> list[dict[str, Any]]:
-    practitioners = m.Practitioner.objects.filter(encounter__patient=patient).values_list("name", flat=True).distinct()
-    deid = Deidentifier(
-        secret=secret,
-        patient_key=patient.fhir_id,
-        names=[patient.name, patient.given_name, patient.family_name, *practitioners],
-        identifiers=[patient.mrn, patient.fhir_id],
-        places=[patient.city],
-    )
+    deid = deidentifier_for(patient=patient, secret=secret)
     chart = _chart(dataset.content, patient, deid)
     base = {"patient": deid.pseudonym, "sex": patient.sex, "age_band": age_band(patient.age()), "format": FORMAT_VERSION}
     if dataset.purpose == m.Dataset.Purpose.PRETRAINING:
@@ -182,10 +175,12 @@ def _data_card(dataset: m.Dataset, patients: int, records: int, sha256: str) -> 
         "sha256": sha256,
         "format_version": FORMAT_VERSION,
         "de_identification": [
-            "patient and practitioner names, MRN and FHIR ids replaced by tags",
-            "phone numbers, e-mail addresses, URLs, SSNs and street addresses replaced by tags",
-            "every date shifted by one per-patient offset of 1-365 days back (intervals kept)",
-            "ages over 89 reported as 90+; patients identified by a keyed pseudonym",
+            "names (the record's and any found in text), MRN, FHIR ids and other record numbers replaced by tags",
+            "phones, faxes, e-mail addresses, URLs, IPs, SSNs, street addresses, cities and organisations replaced by tags",
+            "ZIP codes cut to their first three digits (000 for the 17 small Safe Harbor areas)",
+            "every date shifted by one per-patient offset of 1-365 days back (intervals kept); years alone kept",
+            "ages over 89 written >89 in text and 90+ as age band; patients identified by a keyed pseudonym",
+            "engine and figures: docs/deid.md",
         ],
         "source": "Carebase clinical data ecosystem",
         "intended_use": "training and evaluating clinical language models inside the institution",
