@@ -227,7 +227,7 @@ def _search(*, query: str, corpus: str, patient_id: int | None, limit: int) -> l
         with transaction.atomic():  # a savepoint: a failing search must not break the caller's transaction
             hits = search_chunks(query=query, corpus=corpus, patient_id=patient_id, limit=limit, exclude_negated=True)
     except Exception:  # search is optional for the assistant: no hits rather than no answer
-        logger.warning("chart search unavailable for %r", query, exc_info=True)
+        logger.warning("chart search unavailable (the query is not logged: it may name the patient)", exc_info=True)
         return []
     facts = []
     for hit in hits:

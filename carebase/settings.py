@@ -201,6 +201,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 FHIR_INLINE_MAX_BYTES = env_int("FHIR_INLINE_MAX_BYTES", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 PDF_MAX_PAGES = env_int("PDF_MAX_PAGES", 500)
+PDF_INLINE_MAX_BYTES = env_int("PDF_INLINE_MAX_BYTES", 1024 * 1024)  # larger uploaded PDFs are read on the worker
 PDF_MAX_SECONDS = env_int("PDF_MAX_SECONDS", 60)
 DICOM_MAX_PIXELS = env_int("DICOM_MAX_PIXELS", 200_000_000)  # rows x columns x frames decoded for one preview
 

@@ -98,6 +98,10 @@ def knowledge_upload_view(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request, f"Imported {len(result.documents)} document(s): {', '.join(result.documents)}; indexing queued."
             )
+        if result.queued:
+            messages.info(
+                request, f"{len(result.queued)} large PDF(s) are read on the worker: see ingestion run #{result.queued_run}."
+            )
         if not result.rejected:
             return redirect("admin:search_knowledgedocument_changelist")
         form.add_error("documents", [f"Rejected {message}; nothing from it was stored." for message in result.rejected])

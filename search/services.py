@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from carebase.jobs import enqueue
@@ -15,7 +17,7 @@ from clinic.access import Actor, readable_patient_ids, require_patient
 from clinic.audit import Action, audit
 from clinic.errors import InvalidInput
 from clinic.ingestion import run_finish, run_rejected, run_start, run_unit, unit_error
-from clinic.models import ClinicalNote, DiagnosticReport
+from clinic.models import ClinicalNote, DiagnosticReport, IngestionRun
 from search import embedding
 from search.chunking import chunk_text
 from search.documents import document_text
@@ -61,11 +63,56 @@ def knowledge_import(*, path: Path, source: str = "cli") -> int:
 class KnowledgeUpload:
     documents: list[str]  # ids written (created or updated)
     rejected: list[str]  # one message per rejected file, naming it
+    queued: list[str] = field(default_factory=list)  # large PDFs read on the worker
+    queued_run: int | None = None  # the ingestion run that reports on them
 
 
 def knowledge_upload(*, files: list[tuple[str, bytes]], actor: Actor, source: str = "", url: str = "") -> KnowledgeUpload:
-    """Store uploaded .md/.txt/.pdf files as knowledge documents; a bad file is rejected alone, the others import."""
+    """Store uploaded .md/.txt/.pdf files as knowledge documents; a bad file is rejected alone, the others import.
+    PDFs over PDF_INLINE_MAX_BYTES are read on the worker (their own ingestion run reports on them)."""
+    large = [(n, d) for n, d in files if n.lower().endswith(".pdf") and len(d) > settings.PDF_INLINE_MAX_BYTES]
+    queued_run = knowledge_queue(files=large, actor=actor, source=source, url=url) if large else None
+    files = [f for f in files if f not in large]
+    result = knowledge_read(files=files, actor=actor, source=source, url=url) if files or not large else None
+    return KnowledgeUpload(
+        documents=result.documents if result else [],
+        rejected=result.rejected if result else [],
+        queued=[name for name, _ in large],
+        queued_run=queued_run.pk if queued_run else None,
+    )
+
+
+def knowledge_queue(*, files: list[tuple[str, bytes]], actor: Actor, source: str, url: str) -> IngestionRun:
+    """Keep large files under DATA_DIR/uploads and read them on the worker, in a run of their own."""
     run = run_start(kind="knowledge", source="admin", user=actor.user)
+    folder = settings.DATA_DIR / "uploads" / f"knowledge-{run.pk}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files:
+        partial = folder / (Path(name).name + ".part")
+        partial.write_bytes(data)
+        partial.rename(folder / Path(name).name)  # the worker never sees half a file
+    from search.tasks import knowledge_files_import
+
+    audit(actor=actor, action=Action.KNOWLEDGE_UPLOAD, target=f"IngestionRun/{run.pk}", detail={"queued": [n for n, _ in files]})
+    enqueue(knowledge_files_import, run.pk, str(folder), source, url)
+    return run
+
+
+def knowledge_queued_import(*, run_id: int, folder: str, source: str, url: str) -> None:
+    """Read queued files into their run (idempotent: a finished run is left alone); the files go when done."""
+    run = IngestionRun.objects.filter(pk=run_id, finished_at=None).select_related("user").first()
+    where = Path(folder)
+    if run is not None and where.is_dir():
+        files = [(p.name, p.read_bytes()) for p in sorted(where.iterdir()) if not p.name.endswith(".part")]
+        knowledge_read(files=files, actor=Actor(user=run.user, channel="worker"), source=source, url=url, run=run)
+    shutil.rmtree(where, ignore_errors=True)
+
+
+def knowledge_read(
+    *, files: list[tuple[str, bytes]], actor: Actor, source: str = "", url: str = "", run: IngestionRun | None = None
+) -> KnowledgeUpload:
+    """Read files into knowledge documents now, one run accounting for them; a bad file is rejected alone."""
+    run = run or run_start(kind="knowledge", source="admin", user=actor.user)
     docs: dict[str, KnowledgeDocument] = {}
     rejected: list[str] = []
     for name, data in files:

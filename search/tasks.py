@@ -15,3 +15,8 @@ def index_records(model_label: str, ids: list[int]) -> int:
 @shared_task(name="search.tasks.embed_chunks")
 def embed_chunks(chunk_ids: list[int]) -> int:
     return services.chunks_embed(chunk_ids=chunk_ids)
+
+
+@shared_task(name="search.tasks.knowledge_files_import")
+def knowledge_files_import(run_id: int, folder: str, source: str, url: str) -> None:
+    services.knowledge_queued_import(run_id=run_id, folder=folder, source=source, url=url)

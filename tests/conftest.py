@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -103,3 +104,43 @@ def celery_worker_real(transactional_db) -> Iterator[object]:
         app, pool="threads", concurrency=2, perform_ping_check=False, queues=["default", "embed", "llm"], shutdown_timeout=30
     ) as worker:
         yield worker
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def browser_page(monkeypatch) -> Iterator[object]:
+    """A page in Debian's Chromium (never a downloaded browser); skipped, saying why, where it is not installed.
+
+    `page.console_errors` collects the browser console's errors (a Content Security Policy violation is one).
+    """
+    if not CHROMIUM.exists():
+        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs its own event loop in this thread, which Django's ORM would refuse.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.console_errors = []  # type: ignore[attr-defined]
+        page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
+        yield page
+        browser.close()
+        # Queries made while Playwright's loop ran used their own connection (asgiref locals are per context):
+        # close it here, or the test database cannot be dropped at the end of the session.
+        from django.db import connections
+
+        connections.close_all()
+
+
+def log_in(page: Any, base_url: str, username: str, password: str) -> None:
+    """Sign in through the login page, as a person would."""
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")

@@ -21,3 +21,10 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   document.querySelectorAll(".tl-item a.active").forEach((a) => a.classList.remove("active"));
   link.classList.add("active");
 });
+
+// A form marked data-reset-after-request empties itself once its request succeeded (the question box). In a script
+// file, not an hx-on attribute: the Content Security Policy allows no inline script.
+document.addEventListener("htmx:afterRequest", (event) => {
+  const form = event.detail.elt;
+  if (event.detail.successful && form.matches && form.matches("form[data-reset-after-request]")) form.reset();
+});

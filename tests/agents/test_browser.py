@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from django.db import connections
 
 from clinic import models as m
 from clinic.services import fhir_import_bytes
 from tests.access import on_care_team, user_with_roles
 from tests.clinic.fhir_factory import bundle, dumps
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture
-def page() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        tab = browser.new_page()
-        tab.set_default_timeout(15_000)
-        yield tab
-        browser.close()
-        connections.close_all()
-
 
 @pytest.mark.browser
-def test_it_asks_opens_a_citation_then_drafts_edits_and_signs(live_server, transactional_db, page, settings):
+def test_it_asks_opens_a_citation_then_drafts_edits_and_signs(live_server, transactional_db, browser_page, settings):
+    page = browser_page
     from playwright.sync_api import expect
 
     settings.JOBS_EAGER = True

@@ -13,10 +13,10 @@ from clinic.services import fhir_import_bytes
 from tests.clinic.fhir_factory import bundle, dumps
 
 
-def test_it_renders_the_patient_page_without_template_comment_text(steward):
+def test_it_renders_the_patient_page_without_template_comment_text(superuser):
     fhir_import_bytes(name="ada.json", data=dumps(bundle(observations=3)))
     client = Client()
-    client.force_login(steward)
+    client.force_login(superuser)
     html = client.get(f"/patients/{m.Patient.objects.get().pk}/").content.decode()
     assert "Ada Lovelace" in html
     assert "{#" not in html and "#}" not in html

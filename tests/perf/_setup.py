@@ -19,7 +19,7 @@ def django_on_fresh_database(tag: str) -> Path:
     atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     os.environ["DATA_DIR"] = str(data_dir)
     os.environ.pop("DATABASE_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carebase.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carebase.settings_dev")  # a benchmark is development
     sys.path.insert(0, str(ROOT))
     import django
     from django.core.management import call_command

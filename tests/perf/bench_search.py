@@ -22,6 +22,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
@@ -132,7 +133,7 @@ def main() -> None:
         return
     if os.environ.get("BENCH_DATA_DIR"):
         os.environ["DATA_DIR"] = os.environ["BENCH_DATA_DIR"]
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carebase.settings")
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carebase.settings_dev")
         sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
         import django
         from django.core.management import call_command
@@ -381,6 +382,7 @@ def bench_latency_of(workload: str) -> None:
         f"(query embedding alone p50 {p50e:.1f} ms, p95 {p95e:.1f} ms); vector recall@10 against numpy "
         f"brute force {found / 200:.3f}"
     )
+    _chart_search_with_access(chart, it)
 
     recalls = []
     for q in vectors_of.queries(matrix, 100):  # 30 gave 0.867 here, 1.000 in an earlier run of the same workload
@@ -397,6 +399,40 @@ def bench_latency_of(workload: str) -> None:
         f" vs exact scan p50 {p50x:.1f} ms, p95 {p95x:.1f} ms; keyword p50 {p50k:.1f} ms, p95 {p95k:.1f} ms; "
         f"hybrid (with query embedding) p50 {p50h:.1f} ms, p95 {p95h:.1f} ms"
     )
+
+
+def _chart_search_with_access(chart: Any, queries: Any) -> None:
+    """The same chart search as a clinician makes it (the access decision and the audit row), interleaved with the
+    bare search so both see the same machine: what the trust rules cost a clinician."""
+    from clinic.access import Actor
+    from clinic.models import CareTeamMember
+    from search.services import search_audited
+    from tests.access import user_with_roles
+
+    clinician = user_with_roles(f"bench-{chart.pk}", "clinician")
+    CareTeamMember.objects.create(user=clinician, patient=chart)
+    bare, checked = [], []
+    for _ in range(RUNS):
+        for samples, run in ((bare, _bare_search), (checked, _checked_search)):
+            t = time.perf_counter()
+            run(chart, next(queries), Actor(user=clinician, channel="api"), search_audited)
+            samples.append((time.perf_counter() - t) * 1000)
+    (b50, b95), (c50, c95) = percentiles(bare), percentiles(checked)
+    print(
+        f"  within one patient, as a clinician on the care team (access check + audit row): p50 {c50:.1f} ms, "
+        f"p95 {c95:.1f} ms; the bare search interleaved with it: p50 {b50:.1f} ms, p95 {b95:.1f} ms "
+        f"(p95 {100 * (c95 / b95 - 1):+.0f}%)"
+    )
+
+
+def _bare_search(chart: Any, query: str, actor: Any, audited: Any) -> None:
+    from search.selectors import search_chunks
+
+    search_chunks(query=query, patient_id=chart.pk, mode="hybrid", limit=10)
+
+
+def _checked_search(chart: Any, query: str, actor: Any, audited: Any) -> None:
+    audited(actor=actor, query=query, patient_id=chart.pk, mode="hybrid", limit=10)
 
 
 def bench_embedding() -> None:

@@ -314,6 +314,17 @@ def test_it_imports_the_text_of_a_pdf(steward_client):
     assert Chunk.objects.filter(source_id="metformin_guide", text__contains="hepatic glucose").exists()
 
 
+def test_it_reads_a_large_pdf_on_the_worker_and_reports_it_in_a_run(steward_client, settings, django_capture_on_commit_callbacks):
+    settings.JOBS_EAGER, settings.PDF_INLINE_MAX_BYTES = True, 100
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(steward_client, ("big_guide.pdf", _pdf("Insulin glargine is a long-acting insulin.")))
+    run = IngestionRun.objects.get(kind="knowledge")
+    assert f"read on the worker: see ingestion run #{run.pk}" in response.content.decode()
+    assert (run.status, run.units, run.counts) == ("succeeded", 1, {"KnowledgeDocument": 1})
+    assert KnowledgeDocument.objects.get(doc_id="big_guide").text == "Insulin glargine is a long-acting insulin."
+    assert not list((settings.DATA_DIR / "uploads").glob(f"knowledge-{run.pk}*"))
+
+
 def test_it_asks_for_at_least_one_file(steward_client, db):
     response = steward_client.post(reverse(UPLOAD_URL), {"source": "x"})
 
