@@ -65,14 +65,48 @@ def periods_in_order(node: Any, path: str = "") -> None:
     """FHIR's invariant per-1 on every Period of a resource, the ones no mapper reads included: no end before its start.
 
     A Period is any object under `period` or a `…Period` key (Timing.repeat.period and SampledData.period are numbers).
+    The walk builds no paths (it runs on every resource of every import); only a backwards Period is looked for again
+    with its path, for the message.
     """
+    if _has_backwards_period(node):
+        _raise_for_backwards_period(node, path)
+
+
+def _is_period(key: Any, value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(key, str) and (key == "period" or key.endswith("Period"))
+
+
+def _has_backwards_period(node: Any) -> bool:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        items = current.items() if isinstance(current, dict) else enumerate(current)
+        for key, value in items:
+            if isinstance(value, dict):
+                if _is_period(key, value) and "start" in value and "end" in value and _backwards(value, str(key)):
+                    return True
+                stack.append(value)
+            elif isinstance(value, list):
+                stack.append(value)
+    return False
+
+
+def _raise_for_backwards_period(node: Any, path: str) -> None:
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in items:
         where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key
-        if isinstance(key, str) and (key == "period" or key.endswith("Period")) and isinstance(value, dict):
+        if _is_period(key, value):
             _period_in_order(value, where)
         if isinstance(value, (dict, list)):
-            periods_in_order(value, where)
+            _raise_for_backwards_period(value, where)
+
+
+def _backwards(period: dict[str, Any], where: str) -> bool:
+    try:
+        _period_in_order(period, where)
+    except FieldError:
+        return True
+    return False
 
 
 def _period_in_order(period: dict[str, Any], where: str) -> None:
