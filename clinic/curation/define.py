@@ -24,7 +24,10 @@ DOCUMENT_KINDS = ("notes", "signed_notes", "reports")
 FILE_KINDS = ("imaging", "variants")
 
 
-def _problems(purpose: str, content: list[str], criteria: dict[str, Any], name: str, min_cell: int) -> list[dict[str, str]]:
+def definition_problems(
+    *, purpose: str, content: list[str], criteria: dict[str, Any], name: str, min_cell: int
+) -> list[dict[str, str]]:
+    """What is wrong with a dataset's definition, by field (empty when nothing is)."""
     problems = []
     if purpose not in m.Dataset.Purpose.values:
         problems.append({"field": "purpose", "message": f"use one of {', '.join(m.Dataset.Purpose.values)}"})
@@ -66,7 +69,7 @@ def dataset_create(
     """Validate and record a dataset request (building it is `dataset_build`, on the worker: `dataset_build_enqueue`)."""
     criteria = {k: v for k, v in (criteria or {}).items() if v not in (None, "")}
     min_cell = settings.DATASET_MIN_CELL if min_cell is None else min_cell
-    problems = _problems(purpose, content, criteria, name, min_cell)
+    problems = definition_problems(purpose=purpose, content=content, criteria=criteria, name=name, min_cell=min_cell)
     if problems:
         raise InvalidInput("; ".join(f"{p['field']}: {p['message']}" for p in problems), problems)
     with transaction.atomic():

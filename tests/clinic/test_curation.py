@@ -63,7 +63,9 @@ def test_it_selects_the_cohort_by_condition(cohort):
         dataset_id=dataset_create(name="diabetics", content=["problems"], criteria={"condition_code": "44054006"}, min_cell=1).pk
     )
     some = dataset_build(
-        dataset_id=dataset_create(name="hypertensives", content=["problems"], criteria={"condition_code": "38341003"}, min_cell=1).pk
+        dataset_id=dataset_create(
+            name="hypertensives", content=["problems"], criteria={"condition_code": "38341003"}, min_cell=1
+        ).pk
     )
     assert (none.patients, some.patients) == (0, 1)
 
@@ -77,7 +79,9 @@ def test_it_rejects_unknown_content_and_duplicate_names(cohort):
 
 
 def test_it_builds_from_the_command_line(cohort, capsys):
-    call_command("curate_dataset", "pairs", "--content", "notes,problems,medications", "--purpose", "finetuning", "--min-cell", "1")
+    call_command(
+        "curate_dataset", "pairs", "--content", "notes,problems,medications", "--purpose", "finetuning", "--min-cell", "1"
+    )
     assert "1 patients" in capsys.readouterr().out
     pair = read_jsonl(m.Dataset.objects.get(name="pairs"))[0]
     assert pair["kind"] == "pair" and pair["input"]["problems"][0]["display"] == "Hypertension"
