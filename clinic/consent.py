@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from clinic import models as m
@@ -28,7 +29,7 @@ def research_opted_out(*, patient_ids: Iterable[int] | None = None) -> set[int]:
     decisions = m.ResearchConsent.objects.filter(status="active").exclude(decision="")
     if patient_ids is not None:
         decisions = decisions.filter(patient_id__in=list(patient_ids))
-    latest = decisions.order_by("patient_id", "-decided_at", "-id").distinct("patient_id")
+    latest = decisions.order_by("patient_id", F("decided_at").desc(nulls_last=True), "-id").distinct("patient_id")
     return {row.patient_id for row in latest if row.decision == m.ResearchConsent.Decision.DENY}
 
 
