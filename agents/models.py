@@ -89,8 +89,17 @@ class Draft(models.Model):
     @property
     def text(self) -> str:
         """The draft as prose: section headings and sentences, no citation payloads."""
-        parts = []
-        for section in self.sections:
-            body = " ".join(s["text"] for s in section.get("sentences", []))
-            parts.append(f"{section['title']}\n{body}".strip())
-        return "\n\n".join(parts)
+        return sections_text(self.sections)
+
+    @property
+    def generated_text(self) -> str:
+        """The draft as the model wrote it, before the clinician's edits."""
+        return sections_text(self.generated)
+
+
+def sections_text(sections: list[dict[str, Any]]) -> str:
+    parts = []
+    for section in sections:
+        body = " ".join(s["text"] for s in section.get("sentences", []))
+        parts.append(f"{section['title']}\n{body}".strip())
+    return "\n\n".join(parts)

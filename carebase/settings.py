@@ -184,6 +184,8 @@ CARE_TEAM_ENCOUNTER_DAYS = env_int("CARE_TEAM_ENCOUNTER_DAYS", 365)
 BREAK_GLASS_HOURS = env_int("BREAK_GLASS_HOURS", 8)
 BREAK_GLASS_MIN_REASON = 10
 COHORT_MIN_COUNT = env_int("COHORT_MIN_COUNT", 5)  # counts-only readers (researchers) see no count below this
+# Datasets: the small-cell check's k (no (age band, sex, ZIP3) combination shared by fewer patients is released)
+DATASET_MIN_CELL = env_int("DATASET_MIN_CELL", 5)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -565,17 +565,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)
 
 
-@admin.register(m.Dataset)
-class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("name", "purpose", "status", "patients", "records", "seed", "created_by", "created_at", "built_at")
-    list_filter = ["purpose", "status"]
-    search_fields = ["name"]
-    date_hierarchy = "created_at"
-    readonly_fields = (
-        "created_by", "created_at", "status", "built_at", "file", "sha256", "patients", "records", "card_json", "error",
-    )  # fmt: skip
-    exclude = ("card",)
-
-    @admin.display(description="data card")
-    def card_json(self, dataset: m.Dataset) -> str:
-        return pretty_json(dataset.card)
+# Datasets and research consent have their own module (clinic/datasets_admin.py); importing it registers them.
+from clinic import datasets_admin  # noqa: E402, F401

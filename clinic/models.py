@@ -598,11 +598,14 @@ class ApiToken(models.Model):
 
 
 class Dataset(models.Model):
-    """A de-identified training dataset curated from the ecosystem: cohort + content + purpose → JSONL + data card."""
+    """A de-identified training dataset curated from the ecosystem: cohort + content + purpose → a folder of JSONL,
+    DICOM and a data card (clinic.curation; docs/datasets.md)."""
 
     class Purpose(models.TextChoices):
         PRETRAINING = "pretraining", "pre-training (de-identified documents)"
         FINETUNING = "finetuning", "fine-tuning (chart → note pairs)"
+        INSTRUCTION = "instruction", "instruction tuning (chat messages: chart or question → signed note or answer)"
+        PREFERENCE = "preference", "preference pairs (prompt, chosen: signed, rejected: generated)"
         EVALUATION = "evaluation", "evaluation (held-out charts)"
 
     class Status(models.TextChoices):
@@ -611,19 +614,30 @@ class Dataset(models.Model):
         READY = "ready"
         FAILED = "failed"
 
-    CONTENT_CHOICES = ("notes", "problems", "medications", "allergies", "labs", "encounters")
+    # Built in; other apps add kinds through clinic.curation.register_content (agents: exchanges, drafts).
+    CONTENT_CHOICES = (
+        "notes", "signed_notes", "reports", "problems", "medications", "allergies", "labs", "encounters", "imaging",
+        "variants",
+    )  # fmt: skip
 
     name = models.SlugField(max_length=100, unique=True)
     purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.PRETRAINING)
-    content = models.JSONField(default=list, help_text=f"any of {', '.join(CONTENT_CHOICES)}")
+    content = models.JSONField(default=list, help_text=f"any of {', '.join(CONTENT_CHOICES)}, exchanges, drafts")
     criteria = models.JSONField(default=dict, blank=True, help_text="condition_code, sex, age_min, age_max")
     seed = models.PositiveIntegerField(default=0, help_text="same seed, same data → same bytes")
+    min_cell = models.PositiveIntegerField(
+        default=5, help_text="k of the small-cell check: patients whose (age band, sex, ZIP3) cell is smaller are left out"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    phase = models.CharField(max_length=40, blank=True, help_text="what the build is doing now")
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    build_started_at = models.DateTimeField(null=True, blank=True)
     built_at = models.DateTimeField(null=True, blank=True)
-    file = models.CharField(max_length=300, blank=True, help_text="JSONL under MEDIA_ROOT")
-    sha256 = models.CharField(max_length=64, blank=True)
+    file = models.CharField(max_length=300, blank=True, help_text="the dataset's folder under MEDIA_ROOT")
+    sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the folder's SHA256SUMS")
     patients = models.PositiveIntegerField(default=0)
     records = models.PositiveIntegerField(default=0)
     card = models.JSONField(default=dict, blank=True)
@@ -635,3 +649,36 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
+
+    @property
+    def progress_text(self) -> str:
+        if self.status != self.Status.BUILDING:
+            return ""
+        counted = f" {self.progress_done}/{self.progress_total}" if self.progress_total else ""
+        return f"{self.phase or 'queued'}{counted}"
+
+
+class ResearchConsent(FhirRecord):
+    """A patient's decision about research use of their data: from an imported FHIR Consent (source fhir) or set by
+    a steward (source steward, written as a FHIR Consent too). The latest active decision about research counts;
+    a patient with none is included (opt-out model). Rows are never edited: a new decision is a new row."""
+
+    class Decision(models.TextChoices):
+        DENY = "deny", "opted out of research"
+        PERMIT = "permit", "permits research"
+        NONE = "", "not about research"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="research_consents")
+    status = models.CharField(max_length=40, blank=True)  # FHIR Consent.status: active, inactive, rejected, …
+    decision = models.CharField(max_length=8, choices=Decision.choices, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=10, default="fhir")  # fhir, steward
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        indexes = [models.Index(fields=["patient", "decided_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} ({self.source}, {self.decided_at:%Y-%m-%d})" if self.decided_at else self.fhir_id

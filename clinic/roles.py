@@ -10,6 +10,7 @@ ROLE_PERMISSIONS = {
     "steward": [
         "clinic.review_audit", "clinic.import_data", "clinic.view_ingestionrun", "clinic.view_auditevent",
         "clinic.view_dataset", "clinic.add_dataset", "clinic.change_dataset", "clinic.download_dataset",
+        "clinic.view_researchconsent", "clinic.add_researchconsent",
         "clinic.view_apitoken", "clinic.add_apitoken", "clinic.change_apitoken", "clinic.view_breakglass",
         "clinic.change_breakglass", "clinic.view_careteammember", "clinic.add_careteammember",
         "clinic.change_careteammember", "clinic.delete_careteammember", "clinic.view_practitioner",

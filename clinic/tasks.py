@@ -10,3 +10,10 @@ def fhir_import_file_task(run_id: int, path: str) -> None:
     from clinic.services import fhir_import_queued
 
     fhir_import_queued(run_id=run_id, path=path)
+
+
+@shared_task(name="clinic.dataset_build")
+def dataset_build_task(dataset_id: int) -> None:
+    from clinic.curation import dataset_build
+
+    dataset_build(dataset_id=dataset_id)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from clinic.views import chart, genomics, imaging
+from clinic.views import chart, datasets, genomics, imaging
 
 app_name = "clinic"
 urlpatterns = [
@@ -16,4 +16,6 @@ urlpatterns = [
     path("patients/<int:patient_id>/imaging/series/<int:series_id>/", imaging.series_viewer, name="series_viewer"),
     path("imaging/instances/<int:instance_id>/preview.png", imaging.instance_preview, name="instance_preview"),
     path("patients/<int:patient_id>/genomics/", genomics.genomics_panel, name="genomics_panel"),
+    path("datasets/", datasets.dataset_list, name="dataset_list"),
+    path("datasets/<slug:name>/download/", datasets.dataset_download, name="dataset_download"),
 ]

@@ -414,6 +414,50 @@ def imaging_series(series: Any) -> list[Row]:
     return rows
 
 
+# FHIR R4 Consent about research: scope `research` (consentscope) or a provision whose purpose is research
+# (v3-ActReason: healthcare, biomedical, clinical-trial, disease-specific, population-origin research …).
+RESEARCH_PURPOSES = frozenset("HRESCH BIORCH CLINTRCH CLINTRCHNPC CLINTRCHPC DSRCH PATRCH POARCH TRANSRCH".split())
+
+
+def _codes(value: Any) -> set[str]:
+    """Every code in a Coding, a CodeableConcept or a list of either."""
+    if isinstance(value, list):
+        return set().union(*(_codes(v) for v in value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    own = {str(value["code"])} if value.get("code") else set()
+    return own | _codes(value.get("coding") or [])
+
+
+def _provisions(provision: Any) -> list[dict[str, Any]]:
+    if not isinstance(provision, dict):
+        return []
+    nested = provision.get("provision") or []
+    return [provision, *(p for child in (nested if isinstance(nested, list) else []) for p in _provisions(child))]
+
+
+def research_decision(r: dict[str, Any]) -> str:
+    """deny (an opt-out), permit, or "" when the Consent says nothing about research. A provision is about research
+    when its purpose is one, or when the whole Consent is scoped to research and the provision names no purpose."""
+    scoped = "research" in _codes(r.get("scope")) | _codes(r.get("category"))
+    found = set()
+    for provision in _provisions(r.get("provision")):
+        purposes = _codes(provision.get("purpose"))
+        if purposes & RESEARCH_PURPOSES or (scoped and not purposes):
+            found.add(str(provision.get("type") or ""))
+    return "deny" if "deny" in found else "permit" if "permit" in found else ""
+
+
+def consent(r: dict[str, Any]) -> Row:
+    return {
+        "patient_ref": _subject(r)["patient_ref"],
+        "status": str(r.get("status") or "")[:40],
+        "decision": research_decision(r),
+        "decided_at": datetime_value(r, "dateTime"),
+        "source": "fhir",
+    }
+
+
 MapFn = Callable[[dict[str, Any]], Row]
 
 # The resource types we store, in the order they must be written (what others refer to comes first).
@@ -432,4 +476,5 @@ MAPPERS: dict[str, tuple[Any, MapFn]] = {  # model classes typed loosely: each h
     "CarePlan": (m.CarePlan, care_plan),
     "DocumentReference": (m.ClinicalNote, document_reference),
     "ImagingStudy": (m.ImagingStudy, imaging_study),
+    "Consent": (m.ResearchConsent, consent),
 }

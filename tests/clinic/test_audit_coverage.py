@@ -44,6 +44,7 @@ def chart(settings, tmp_path: Path, clinician) -> dict[str, object]:
     ada = m.Patient.objects.get()
     on_care_team(clinician, ada)
     m.CarePlan.objects.create(fhir_id="plan-1", patient=ada, display="Diabetes self-management plan")
+    m.ResearchConsent.objects.create(fhir_id="consent-1", patient=ada, status="active", decision="deny")
     report = m.GenomicReport.objects.create(patient=ada, file_name="ada.vcf", file_sha256="0" * 64, sample="ADA")
     m.GenomicVariant.objects.create(patient=ada, report=report, chrom="17", pos=43044295, ref="A", alt="G", gene="BRCA1")
     dicom_import(paths=[get_testdata_file("CT_small.dcm")], patient=ada)

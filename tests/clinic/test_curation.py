@@ -33,11 +33,11 @@ def cohort(db, settings, tmp_path):
 
 
 def read_jsonl(dataset: m.Dataset) -> list[dict]:
-    return [json.loads(line) for line in (Path(settings.MEDIA_ROOT) / dataset.file).read_text().splitlines()]
+    return [json.loads(line) for line in (Path(settings.MEDIA_ROOT) / dataset.file / "data.jsonl").read_text().splitlines()]
 
 
 def test_it_removes_identifiers_and_shifts_dates(cohort):
-    dataset = dataset_build(dataset_id=dataset_create(name="notes-v1", content=["notes", "problems"], seed=3).pk)
+    dataset = dataset_build(dataset_id=dataset_create(name="notes-v1", content=["notes", "problems"], seed=3, min_cell=1).pk)
     records = read_jsonl(dataset)
     note = next(r for r in records if r["kind"] == "note")
     blob = json.dumps(records)
@@ -52,18 +52,20 @@ def test_it_removes_identifiers_and_shifts_dates(cohort):
 
 
 def test_it_gives_the_same_bytes_for_the_same_seed_and_others_for_another(cohort):
-    first = dataset_build(dataset_id=dataset_create(name="a", content=["notes", "labs"], seed=1).pk)
+    first = dataset_build(dataset_id=dataset_create(name="a", content=["notes", "labs"], seed=1, min_cell=1).pk)
     again = dataset_build(dataset_id=first.pk)
-    other = dataset_build(dataset_id=dataset_create(name="b", content=["notes", "labs"], seed=2).pk)
+    other = dataset_build(dataset_id=dataset_create(name="b", content=["notes", "labs"], seed=2, min_cell=1).pk)
     assert first.sha256 == again.sha256 != other.sha256
 
 
 def test_it_selects_the_cohort_by_condition(cohort):
     none = dataset_build(
-        dataset_id=dataset_create(name="diabetics", content=["problems"], criteria={"condition_code": "44054006"}).pk
+        dataset_id=dataset_create(name="diabetics", content=["problems"], criteria={"condition_code": "44054006"}, min_cell=1).pk
     )
     some = dataset_build(
-        dataset_id=dataset_create(name="hypertensives", content=["problems"], criteria={"condition_code": "38341003"}).pk
+        dataset_id=dataset_create(
+            name="hypertensives", content=["problems"], criteria={"condition_code": "38341003"}, min_cell=1
+        ).pk
     )
     assert (none.patients, some.patients) == (0, 1)
 
@@ -77,7 +79,9 @@ def test_it_rejects_unknown_content_and_duplicate_names(cohort):
 
 
 def test_it_builds_from_the_command_line(cohort, capsys):
-    call_command("curate_dataset", "pairs", "--content", "notes,problems,medications", "--purpose", "finetuning")
+    call_command(
+        "curate_dataset", "pairs", "--content", "notes,problems,medications", "--purpose", "finetuning", "--min-cell", "1"
+    )
     assert "1 patients" in capsys.readouterr().out
     pair = read_jsonl(m.Dataset.objects.get(name="pairs"))[0]
     assert pair["kind"] == "pair" and pair["input"]["problems"][0]["display"] == "Hypertension"

@@ -49,7 +49,7 @@ def test_it_gives_a_patient_born_on_29_february_the_same_age(db):
 
 def test_it_curates_by_age_on_29_february(db, monkeypatch):
     """dataset_cohort replaced the year of 29 February with one that has no such day, and crashed."""
-    monkeypatch.setattr("clinic.curation.timezone.localdate", lambda: dt.date(2024, 2, 29))
+    monkeypatch.setattr("clinic.curation.define.timezone.localdate", lambda: dt.date(2024, 2, 29))
     m.Patient.objects.create(fhir_id="born-leap-24", birth_date=LEAP_BIRTH)
     m.Patient.objects.create(fhir_id="turned-23", birth_date=dt.date(2001, 2, 28))
     m.Patient.objects.create(fhir_id="still-22", birth_date=dt.date(2001, 3, 1))
