@@ -203,7 +203,7 @@ def patient_access_basis(*, actor: Actor, patient_id: int, resource: str = "*", 
 def require_patient(*, actor: Actor, patient_id: int, resource: str = "*", write: bool = False) -> m.Patient:
     """The patient, when the actor may read (or change) their chart. Patient.DoesNotExist for an unknown id
     (404), PatientAccessDenied (403) when the chart is not theirs to open."""
-    patient = m.Patient.objects.get(pk=patient_id)
+    patient = m.Patient.objects.defer("raw").get(pk=patient_id)  # the resource as imported loads when an export needs it
     return require_access(actor=actor, patient=patient, resource=resource, write=write)
 
 
