@@ -72,14 +72,14 @@ def _ranked(query: str, filters: Filters, mode: str, depth: int, per_source: boo
         # The query's embedding is computed on another thread while the database plans and ranks by keyword: the
         # two run on two cores at once (torch and the driver release the GIL).
         name, path = serving_model()
-        pending = threads.pool("query-embedding", os.cpu_count() or 2).submit(embedding.encode, [query], path=path)
+        pending = threads.pool("query-embedding", os.cpu_count() or 2).submit(embedding.encode_query, query, path=path)
     plan = keyword_plan(query, filters) if mode != "vector" else None
     pool = plan is not None and plan.too_broad
     keyword = _dedupe(keyword_ranks(query, filters, fetch, plan=plan), per_source) if plan and not pool else []
     limit = max(fetch, VECTOR_POOL) if pool else fetch
     nearest = []
     if pending is not None:
-        nearest = nearest_chunks(pending.result()[0], name, filters, limit)
+        nearest = nearest_chunks(pending.result(), name, filters, limit)
     elif pool:  # keyword mode, every query word common: rank within the nearest chunks
         nearest = vector_ranks(query, filters, limit)
     if pool:

@@ -35,7 +35,7 @@ def serving_model() -> tuple[str, str]:
 def vector_ranks(query: str, filters: Filters, limit: int, *, exact: bool | None = None) -> list[tuple[int, float, str]]:
     """Nearest chunks by cosine distance: exact within one patient (never misses), HNSW across patients."""
     name, path = serving_model()
-    return nearest_chunks(embedding.encode([query], path=path)[0], name, filters, limit, exact=exact)
+    return nearest_chunks(embedding.encode_query(query, path=path), name, filters, limit, exact=exact)
 
 
 def nearest_chunks(
