@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clinic import models as m
-from clinic.dates import age_on
 
 ACTIVE_CONDITION = ("active", "recurrence", "relapse", "")  # FHIR requires clinicalStatus; an absent one counts as active
 INACTIVE_ALLERGY = ("inactive", "resolved")
@@ -92,10 +91,16 @@ class Chart:
                     source_id=self.patient_id, reference=f"Patient/{self.fhir_id}")  # fmt: skip
 
     def age(self, on: dt.date) -> int | None:
+        months = self.age_months(on)
+        return None if months is None else months // 12
+
+    def age_months(self, on: dt.date) -> int | None:
+        """Completed months ('from 6 months of age'); their // 12 is the completed years of clinic.dates.age_on."""
         if self.birth_date is None:
             return None
         end = min(on, self.deceased_at.date()) if self.deceased_at else on
-        return age_on(birth=self.birth_date, on=end)
+        born = self.birth_date
+        return max(0, (end.year - born.year) * 12 + end.month - born.month - (end.day < born.day))
 
 
 LOADERS: dict[str, Any] = {

@@ -76,12 +76,13 @@ def evaluate(*, rule: Rule, chart: Chart, as_of: dt.datetime, hook: str = "patie
 
 
 def _applies(params: p.Common, chart: Chart, as_of: dt.datetime) -> bool:
-    age = chart.age(as_of.date())
-    if (params.min_age is not None or params.max_age is not None) and age is None:
+    """Age in completed months against min_age (so 0.5 is 'from 6 months'), completed years against max_age."""
+    months = chart.age_months(as_of.date())
+    if (params.min_age is not None or params.max_age is not None) and months is None:
         return False  # an unknown age is never assumed to fit
-    if params.min_age is not None and age is not None and age < params.min_age:
+    if params.min_age is not None and months is not None and months < params.min_age * 12:
         return False
-    if params.max_age is not None and age is not None and age > params.max_age:
+    if params.max_age is not None and months is not None and months // 12 > params.max_age:
         return False
     return not params.sex or chart.sex.lower() == params.sex
 
