@@ -68,13 +68,20 @@ def patient_cards(
     return cards
 
 
+def assistant_cards(*, patient: m.Patient) -> list[Card]:
+    """The live rules' cards for the assistant's tool, recorded as firings of the `assistant` hook. The caller
+    checked access, and the question's own audit row (agents.services.question_ask) names what it cited."""
+    findings = selectors.findings_for(chart=chart_from_database(patient=patient), as_of=timezone.now(), hook="assistant")
+    return [_record(Actor.system("worker"), patient, RuleFiring.Hook.ASSISTANT, finding) for finding in findings]
+
+
 def _record(actor: Actor, patient: m.Patient, hook: str, finding: engine.Finding) -> Card:
     knowledge = selectors.knowledge_passage(rule=finding.rule)
     firing = RuleFiring.objects.create(
         rule=finding.rule,
         patient=patient,
         hook=hook,
-        channel=actor.channel,
+        channel="assistant" if hook == RuleFiring.Hook.ASSISTANT else actor.channel,
         user=actor.user,
         fingerprint=finding.fingerprint,
         indicator=finding.rule.indicator,
