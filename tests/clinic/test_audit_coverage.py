@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from pydicom.data import get_testdata_file
 
-from agents.models import AssistantExchange, Draft
+from agents.models import AssistantExchange, Draft, Feedback
 from carebase.api import api
 from cds.models import CardDecision, Rule, RuleFiring
 from clinic import models as m
@@ -60,6 +60,7 @@ def chart(settings, tmp_path: Path, clinician) -> dict[str, object]:
         rule=rule, patient=ada, hook="patient-view", fingerprint="f", indicator="info", summary="due"
     )
     CardDecision.objects.create(firing=firing, rule=rule, patient=ada, fingerprint="f", outcome="accepted", user=clinician)
+    Feedback.objects.create(patient=ada, exchange=exchange, sentence=0, text="x", rating="helpful", user=clinician)
     index_all()
     text = " ".join(Chunk.objects.filter(patient=ada).values_list("text", flat=True))
     word = max(re.findall(r"\b[a-z]{6,}\b", text), key=text.count)  # a word the chart's notes use: searches find Ada
