@@ -187,6 +187,8 @@ def _row(
         row = mapper(resource)
     except FieldError as e:
         raise InvalidInput(f"{place}.{e.field}: {e.message}") from None
+    except (TypeError, AttributeError, ValueError) as e:
+        raise InvalidInput(f"{place}: unreadable {resource.get('resourceType')} ({e})") from None
     subject = str(row.get("patient_ref") or "")
     if subject.split("/")[-2:] != ["Patient", patient_fhir_id]:
         raise InvalidInput(

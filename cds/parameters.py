@@ -167,8 +167,18 @@ def _error_text(error: Any) -> str:
 
 
 def template_fields(text: str) -> set[str]:
-    """The {placeholders} of a summary or detail template; ValueError for a broken template."""
-    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(text) if name}
+    """The {placeholders} of a summary or detail template; ValueError for a broken template, or a placeholder that
+    is more than a plain name ({value.x}, {value!r}, {value:>9} would fail or leak Python when filled)."""
+    names = set()
+    for _, name, spec, conversion in string.Formatter().parse(text):
+        if name is None:
+            continue
+        if not re.fullmatch(r"[a-z_]+", name) or spec or conversion:
+            raise ValueError(
+                f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} is not a plain {{name}}"
+            )
+        names.add(name)
+    return names
 
 
 def rule_problems(*, kind: str, parameters: Any, summary: str, detail: str) -> list[tuple[str, str]]:

@@ -28,16 +28,16 @@ def rules_live(*, hook: str = "patient-view") -> list[Rule]:
 def findings_for(
     *, chart: Chart, as_of: dt.datetime, hook: str = "patient-view", rules: list[Rule] | None = None
 ) -> list[engine.Finding]:
-    """What the live rules (or `rules`) find in a chart, critical first. A rule whose stored parameters no longer
-    parse (edited outside the admin) is skipped and logged, never a failed page."""
+    """What the live rules (or `rules`) find in a chart, critical first. A rule that fails (parameters edited outside
+    the admin that no longer parse, say) is skipped and logged: never a failed page or a missing set of cards."""
     findings = []
     for rule in rules if rules is not None else rules_live(hook=hook):
         try:
             findings += engine.evaluate(
                 rule=rule, chart=chart, as_of=as_of, hook="order-select" if hook == "order-select" else "patient-view"
             )
-        except ValueError:
-            logger.exception("rule %s has parameters that do not parse; skipped", rule.key)
+        except Exception:  # one broken rule must not take every other card down with it
+            logger.exception("rule %s could not be evaluated; skipped", rule.key)
     order = {"critical": 0, "warning": 1, "info": 2}
     return sorted(findings, key=lambda f: (order.get(f.rule.indicator, 3), f.rule.name))
 

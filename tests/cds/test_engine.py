@@ -150,3 +150,20 @@ def test_every_starter_rule_parses_and_fits_its_kind():
         assert (
             parameters.rule_problems(kind=rule.kind, parameters=rule.parameters, summary=rule.summary, detail=rule.detail) == []
         )
+
+
+@pytest.mark.parametrize("summary", ["{value.real} high", "{value!r} high", "{value:>9} high", "{value[0]} high"])
+def test_it_refuses_placeholders_that_are_more_than_a_name(summary):
+    problems = parameters.rule_problems(
+        kind="lab_threshold", parameters={"lab": {"codes": ["4548-4"]}, "above": 8}, summary=summary, detail=""
+    )
+
+    assert problems and problems[0][0] == "summary" and "is not a plain {name}" in problems[0][1]
+
+
+def test_a_broken_rule_is_skipped_and_the_others_still_fire(rosa):
+    Rule.objects.filter(key="creatinine-rising").update(parameters={"lab": "creatinine"})  # edited outside the admin
+
+    fired = _fired(rosa)
+
+    assert "creatinine-rising" not in fired and "diabetes-hba1c-above-target" in fired
