@@ -98,3 +98,20 @@ def test_it_names_a_bad_parameter(steward_client, query, message):
     response = steward_client.get(f"/assistant/quality/?{query}")
 
     assert response.status_code == 400 and message in response.content.decode()
+
+
+def test_a_superuser_opens_the_feedback_and_evaluation_tables(superuser, ada, clinician):
+    exchange = AssistantExchange.objects.create(patient=ada, user=clinician, question="q")
+    given = Feedback.objects.create(patient=ada, exchange=exchange, sentence=0, text="x", rating="wrong", user=clinician)
+    run = EvaluationRun.objects.create(backend="extractive", code_version="unknown", figures={"deid": {"recall": 1.0}})
+    client = Client()
+    client.force_login(superuser)
+
+    for name, row in (("feedback", given), ("evaluationrun", run)):
+        assert client.get(f"/admin/agents/{name}/", {"q": "a"}).status_code == 200, name
+        assert client.get(f"/admin/agents/{name}/{row.pk}/change/").status_code == 200, name
+
+
+def test_a_steward_reads_evaluation_runs_but_not_feedback(steward_client, db):
+    assert steward_client.get("/admin/agents/evaluationrun/").status_code == 200
+    assert steward_client.get("/admin/agents/feedback/").status_code == 403

@@ -9,7 +9,7 @@ import pytest
 from django.contrib import admin
 from django.test import Client
 
-from cds.models import Rule, RuleFiring
+from cds.models import CardDecision, Rule, RuleFiring
 from clinic import models as m
 from clinic.services import fhir_import_bytes
 from tests.access import user_with_roles
@@ -129,3 +129,17 @@ def test_a_researcher_may_not_try_rules(db):
     client.force_login(user_with_roles("rita", "researcher", is_staff=True))
 
     assert client.get(f"/admin/cds/rule/{Rule.objects.first().pk}/trial/").status_code == 403
+
+
+def test_a_superuser_opens_every_decision_support_table(superuser, clinician):
+    patient = _cohort(1)[0]
+    rule = Rule.objects.get(key="pneumococcal-vaccine-due")
+    firing = RuleFiring.objects.create(rule=rule, patient=patient, hook="patient-view", fingerprint="f", indicator="info", summary="due", citations=[{"source_type": "patient"}])  # fmt: skip
+    decision = CardDecision.objects.create(firing=firing, rule=rule, patient=patient, fingerprint="f", outcome="dismissed", reason="other", user=clinician)  # fmt: skip
+    client = Client()
+    client.force_login(superuser)
+
+    for name, row in (("rule", rule), ("rulefiring", firing), ("carddecision", decision)):
+        assert client.get(f"/admin/cds/{name}/", {"q": "a"}).status_code == 200, name
+        assert client.get(f"/admin/cds/{name}/{row.pk}/change/").status_code == 200, name
+    assert m.AuditEvent.objects.filter(action="admin.view", patient=patient).count() == 2  # the firing and the decision
