@@ -11,7 +11,7 @@ from agents.models import Feedback
 from clinic import models as m
 from clinic.services import fhir_import_bytes
 from tests.access import on_care_team, user_with_roles
-from tests.cds.factory import bundle, dumps, rosa_resources
+from tests.cds.factory import bundle, dumps, rosa_resources, starter_rules_ensure
 from tests.e2e.conftest import browser_page  # noqa: F401  (the fixture)
 
 
@@ -27,6 +27,7 @@ def test_a_rating_and_a_dismissal_reach_the_quality_page(live_server, transactio
     from playwright.sync_api import expect
 
     page = browser_page
+    starter_rules_ensure()
     expect.set_options(timeout=15_000)  # two shared cores: an htmx round trip can take seconds
     wilson = user_with_roles("dr_wilson", "clinician", password="pw-browser-fb-1")
     user_with_roles("stella", "steward", password="pw-browser-fb-2", is_staff=True)

@@ -10,7 +10,7 @@ from cds.models import CardDecision
 from clinic import models as m
 from clinic.services import fhir_import_bytes
 from tests.access import on_care_team, user_with_roles
-from tests.cds.factory import bundle, dumps, rosa_resources
+from tests.cds.factory import bundle, dumps, rosa_resources, starter_rules_ensure
 from tests.e2e.conftest import browser_page  # noqa: F401  (the fixture)
 
 
@@ -19,6 +19,7 @@ def test_it_accepts_and_dismisses_cards_on_the_patient_page(live_server, transac
     from playwright.sync_api import expect
 
     page = browser_page
+    starter_rules_ensure()
     expect.set_options(timeout=15_000)  # two shared cores: an htmx round trip can take seconds
     cuddy = user_with_roles("dr_cuddy", "clinician", password="pw-browser-cds-1")
     fhir_import_bytes(name="rosa.json", data=dumps(bundle(rosa_resources(str(uuid.uuid4())))))
