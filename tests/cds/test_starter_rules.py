@@ -19,22 +19,11 @@ from cds.models import RuleFiring
 from cds.services import patient_cards
 from clinic import models as m
 from clinic.access import Actor
+from tests.clinic.test_synthesize import CLINVAR_ROWS  # made-up rows, for a machine without the shared ClinVar file
 
 AS_OF = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)  # fixed: the windows do not move with the day the test runs
 SYNDROME_GENES = {"BRCA1", "BRCA2", "PALB2", "MLH1", "MSH2", "APC", "MUTYH", "TP53", "ATM"}
 PATHOGENIC = {"Pathogenic", "Pathogenic/Likely_pathogenic", "Likely_pathogenic"}
-# Made-up positions for a machine without the shared ClinVar file: the genes and labels are what matters here.
-FALLBACK_CLINVAR = [
-    ("17", 43_100_001, "900001", "AG", "A", "BRCA1", "Pathogenic"),
-    ("13", 32_300_001, "900002", "T", "TA", "BRCA2", "Pathogenic"),
-    ("16", 23_600_001, "900003", "C", "T", "PALB2", "Pathogenic/Likely_pathogenic"),
-    ("3", 37_000_001, "900004", "G", "A", "MLH1", "Pathogenic"),
-    ("2", 47_400_001, "900005", "CA", "C", "MSH2", "Pathogenic"),
-    ("5", 112_800_001, "900006", "C", "T", "APC", "Pathogenic"),
-    ("1", 45_300_001, "900007", "G", "T", "MUTYH", "Pathogenic"),
-    ("17", 7_670_001, "900008", "C", "T", "TP53", "Pathogenic"),
-    ("11", 108_200_001, "900009", "A", "G", "ATM", "Pathogenic"),
-]
 NSAID_WORDS = {"ibuprofen", "naproxen", "diclofenac", "celecoxib", "meloxicam", "indomethacin", "ketorolac"}
 PENICILLINS = {"penicillin", "amoxicillin", "ampicillin", "piperacillin", "nafcillin", "oxacillin", "dicloxacillin"}
 FLU = {"88", "111", "135", "140", "141", "144", "149", "150", "153", "155", "158", "161", "166", "168", "171", "185", "186", "197", "205"}  # fmt: skip
@@ -73,7 +62,7 @@ def _clinvar_cut(target: Path) -> Path:
                 if line.startswith("#") or (keep and len(fields[3]) + len(fields[4]) <= 12):
                     out.write(line)
         return target
-    rows = [f"{c}\t{p}\t{i}\t{r}\t{a}\t.\t.\tCLNSIG={s};GENEINFO={g}:1" for c, p, i, r, a, g, s in FALLBACK_CLINVAR]
+    rows = [f"{c}\t{p}\t{i}\t{r}\t{a}\t.\t.\tCLNSIG={s};GENEINFO={g}:1" for c, p, i, r, a, g, s in CLINVAR_ROWS]
     target.write_text(
         "##fileformat=VCFv4.1\n##reference=GRCh38\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + "\n".join(rows) + "\n"
     )
