@@ -129,8 +129,16 @@ def _admission(patient: m.Patient, question: str) -> list[Fact]:
     return facts
 
 
+def _care_gaps(patient: m.Patient, question: str) -> list[Fact]:
+    return tools.care_gaps(patient=patient)
+
+
 Intent = tuple[re.Pattern[str], Callable[[m.Patient, str], list[Fact]]]
 INTENTS: list[Intent] = [
+    (
+        re.compile(r"care gap|gaps? in (?:the )?care|alert|recommend|overdue|\bdue for|decision support|what should (?:i|we)"),
+        _care_gaps,
+    ),
     (re.compile(r"allerg"), _allergies),
     (re.compile(r"medic|drug|taking|prescri|started|metformin|insulin|statin|tablet"), _medications),
     (

@@ -103,3 +103,64 @@ def sections_text(sections: list[dict[str, Any]]) -> str:
         body = " ".join(s["text"] for s in section.get("sentences", []))
         parts.append(f"{section['title']}\n{body}".strip())
     return "\n\n".join(parts)
+
+
+class Feedback(models.Model):
+    """A clinician's rating of one sentence of an answer or of a draft: helpful, wrong or unsupported by what it
+    cites, with an optional correction. The sentence is copied: answers and drafts change, the rating stays."""
+
+    class Rating(models.TextChoices):
+        HELPFUL = "helpful", "helpful"
+        WRONG = "wrong", "wrong"
+        UNSUPPORTED = "unsupported", "unsupported by its citations"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    exchange = models.ForeignKey(AssistantExchange, null=True, blank=True, on_delete=models.CASCADE, related_name="feedback")
+    draft = models.ForeignKey(Draft, null=True, blank=True, on_delete=models.CASCADE, related_name="feedback")
+    section = models.PositiveIntegerField(null=True, blank=True, help_text="the draft's section (index)")
+    sentence = models.PositiveIntegerField(help_text="the sentence (index) in the answer or the section")
+    text = models.TextField(help_text="the sentence as it was rated")
+    citations = models.JSONField(default=list, blank=True)
+    rating = models.CharField(max_length=12, choices=Rating.choices)
+    correction = models.TextField(blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    backend = models.CharField(max_length=40, blank=True)
+    model_name = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["at"]), models.Index(fields=["user", "exchange", "draft", "section", "sentence"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(exchange__isnull=False, draft__isnull=True)
+                | models.Q(exchange__isnull=True, draft__isnull=False),
+                name="feedback_on_an_answer_or_a_draft",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.rating}: {self.text[:60]}"
+
+
+class EvaluationRun(models.Model):
+    """One run of `manage.py evaluate`: the figures of each suite, for a backend, model and embedding model, at a
+    code version. The quality page compares runs: a new model goes live only when it measures at least as well."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    backend = models.CharField(max_length=40)
+    model_name = models.CharField(max_length=300, blank=True)
+    embedding_model = models.CharField(max_length=300, blank=True)
+    code_version = models.CharField(max_length=64, help_text="git commit, or 'unknown'")
+    figures = models.JSONField(default=dict, blank=True, help_text="{suite: {figure: value}}")
+    skipped = models.JSONField(default=dict, blank=True, help_text="{suite: why it did not run}")
+    options = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        permissions = [("view_quality", "See the quality page: feedback, edits, card decisions and evaluation runs")]
+
+    def __str__(self) -> str:
+        model = f" {self.model_name}" if self.model_name else ""
+        return f"#{self.pk} {self.started_at:%Y-%m-%d %H:%M} {self.backend}{model} @ {self.code_version[:10]}"

@@ -13,7 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents import drafting, grounding, llm
-from agents.models import AssistantExchange, Draft
+from agents.edits import section_edits
+from agents.models import AssistantExchange, Draft, Feedback
 from agents.selectors import conversation
 from clinic import models as m
 from clinic.access import Actor, require_access, require_perm
@@ -294,6 +295,7 @@ def draft_sign(*, actor: Actor, draft: Draft) -> m.ClinicalNote:
     sources = sorted(
         {f"{c['source_type']}:{c['source_id']}" for sec in draft.sections for s in sec["sentences"] for c in s["citations"]}
     )
+    edits = section_edits(generated=draft.generated, signed=draft.sections)
     note = m.ClinicalNote.objects.create(
         fhir_id=str(uuid.uuid4()),
         patient=draft.patient,
@@ -314,6 +316,7 @@ def draft_sign(*, actor: Actor, draft: Draft) -> m.ClinicalNote:
             "model": draft.model_name,
             "sources": sources,
             "edited": draft.sections != draft.generated,
+            "edits": edits,
             "generated": draft.generated,
         },
     )
@@ -327,7 +330,7 @@ def draft_sign(*, actor: Actor, draft: Draft) -> m.ClinicalNote:
         action=Action.DRAFT_SIGN,
         patient=draft.patient_id,
         target=f"note:{note.pk}",
-        detail={"draft": draft.pk, "sources": len(sources)},
+        detail={"draft": draft.pk, "sources": len(sources), "edit_distance": edits["distance"]},
     )
     records_changed("clinic.ClinicalNote", [note.pk])
     return note
@@ -366,3 +369,65 @@ def conversation_read(*, actor: Actor, patient: m.Patient, limit: int = 20) -> l
     found = conversation(patient=patient, user=actor.user, limit=limit)
     audit(actor=actor, action=Action.ASK_READ, patient=patient, target="conversation", detail={"exchanges": len(found)})
     return found
+
+
+@transaction.atomic
+def feedback_give(
+    *,
+    actor: Actor,
+    sentence: int | None,
+    rating: str,
+    exchange_id: int | None = None,
+    draft_id: int | None = None,
+    section: int | None = None,
+    correction: str = "",
+) -> Feedback:
+    """A clinician rates one sentence of their answer, or of a draft of a chart they may read (a second rating of
+    the same sentence replaces the first). Audited."""
+    if sentence is None:
+        raise InvalidInput("sentence: say which sentence (its number, from 0)")
+    if rating not in Feedback.Rating.values:
+        raise InvalidInput(f"rating: expected one of {', '.join(Feedback.Rating.values)}, got {rating!r}")
+    if len(correction) > 2000:
+        raise InvalidInput("correction: at most 2000 characters")
+    if exchange_id is not None:
+        exchange = AssistantExchange.objects.select_related("patient").get(pk=exchange_id, user=actor.user)
+        patient, backend, model = exchange.patient, exchange.backend, exchange.answer.get("model", "")
+        sentences, target = exchange.answer.get("sentences", []), f"exchange:{exchange.pk}#{sentence}"
+        where: dict[str, Any] = {"exchange": exchange, "draft": None, "section": None}
+    elif draft_id is not None:
+        draft = Draft.objects.select_related("patient").get(pk=draft_id)
+        patient, backend, model = draft.patient, draft.backend, draft.model_name
+        if section is None or not 0 <= section < len(draft.sections):
+            raise InvalidInput(f"section: draft {draft.pk} has sections 0 to {len(draft.sections) - 1}")
+        sentences, target = draft.sections[section]["sentences"], f"draft:{draft.pk}/{section}#{sentence}"
+        where = {"exchange": None, "draft": draft, "section": section}
+    else:
+        raise InvalidInput("exchange or draft: say which answer or draft the sentence is in")
+    require_access(actor=actor, patient=patient)
+    if not 0 <= sentence < len(sentences):
+        raise InvalidInput(f"sentence: expected 0 to {len(sentences) - 1}, got {sentence}")
+    rated = sentences[sentence]
+    feedback, _ = Feedback.objects.update_or_create(
+        user=actor.user,
+        sentence=sentence,
+        **where,
+        defaults={
+            "patient": patient,
+            "text": rated.get("text", ""),
+            "citations": rated.get("citations", []),
+            "rating": rating,
+            "correction": correction.strip(),
+            "backend": backend,
+            "model_name": model or "",
+            "at": timezone.now(),
+        },
+    )
+    audit(
+        actor=actor,
+        action=Action.FEEDBACK,
+        patient=patient,
+        target=target,
+        detail={"rating": rating, "corrected": bool(correction.strip())},
+    )
+    return feedback

@@ -15,8 +15,10 @@ from typing import Any, TypedDict
 
 from django.db import transaction
 
+from cds.services import assistant_cards
 from clinic import models as m
 from clinic.selectors import active_medications, active_problems
+from clinic.timeline import KIND_MODELS
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +213,19 @@ def genomic_variants(*, patient: m.Patient, limit: int = 8) -> list[Fact]:
     return facts
 
 
+def care_gaps(*, patient: m.Patient) -> list[Fact]:
+    """The decision support rules' cards (care gaps, alerts, recommendations), each citing the chart records it
+    rests on; the same rules and cards as the patient page and CDS Hooks (cds)."""
+    facts = []
+    for card in assistant_cards(patient=patient):
+        cited = [c for c in card.finding.citations if c["source_type"] in KIND_MODELS and c["source_id"]]
+        citations: list[Citation] = [
+            {"source_type": c["source_type"], "source_id": int(c["source_id"]), "label": c["label"]} for c in cited
+        ]
+        facts.append(Fact(f"{card.finding.summary.rstrip('.')}.", citations))
+    return facts or [Fact("The decision support rules find no care gap or alert in this chart.", [])]
+
+
 def chart_search(*, patient: m.Patient, query: str, limit: int = 3) -> list[Fact]:
     """Sentences from notes and reports of this chart; nothing when search is unavailable."""
     return _search(query=query, corpus="notes", patient_id=patient.pk, limit=limit)
@@ -286,6 +301,7 @@ def langchain_tools(*, patient: m.Patient) -> list[Any]:
         tool(lambda: result(encounters(patient=patient)), "encounters", "Recent encounters."),
         tool(lambda: result(imaging_studies(patient=patient)), "imaging", "Imaging studies."),
         tool(lambda: result(genomic_variants(patient=patient)), "variants", "Genomic variants."),
+        tool(lambda: result(care_gaps(patient=patient)), "care_gaps", "Care gaps, alerts and recommendations."),
         tool(search_chart, "search_chart", "Search notes and reports."),
         tool(search_knowledge, "search_knowledge", "Search the knowledge corpus."),
     ]

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from agents import quality as q
 from agents import services
 from agents.models import AssistantExchange, Draft
 from clinic import models as m
-from clinic.access import request_actor
+from clinic.access import request_actor, require_perm
 from clinic.errors import InvalidInput
 from clinic.views.chart import chart_or_403
 
 PANEL = "agents/_assistant_panel.html"
+MAX_WEEKS = 104
 
 
 def _draft_or_404(request: HttpRequest, draft_id: int) -> Draft:
@@ -125,6 +129,35 @@ def draft_sign(request: HttpRequest, draft_id: int) -> HttpResponse:
     return _draft_response(request, _draft_or_404(request, draft_id))
 
 
+@require_POST
+def feedback(request: HttpRequest) -> HttpResponse:
+    """Rate one sentence of an answer or a draft (helpful, wrong, unsupported), maybe with a correction."""
+    post = request.POST
+    try:
+        given = services.feedback_give(
+            actor=request_actor(request), sentence=_number(post, "sentence"), rating=post.get("rating", ""),
+            exchange_id=_number(post, "exchange"), draft_id=_number(post, "draft"), section=_number(post, "section"),
+            correction=post.get("correction", ""),
+        )  # fmt: skip
+    except (AssistantExchange.DoesNotExist, Draft.DoesNotExist):
+        raise Http404("no such answer or draft of yours") from None
+    except InvalidInput as e:
+        return render(request, f"{PANEL}#error", {"message": str(e)}, status=400)
+    if not getattr(request, "htmx", False):
+        return redirect(reverse("clinic:patient_detail", args=[given.patient_id]) + "#assistant")
+    return render(request, f"{PANEL}#feedback-given", {"given": given})
+
+
+def _number(post: Any, field: str) -> Any:
+    """An optional whole number from the form; InvalidInput naming the field when it is not one."""
+    value = post.get(field, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidInput(f"{field}: expected a whole number, got {value[:20]!r}")
+    return int(value)
+
+
 def _draft_context(draft: Draft) -> dict[str, Any]:
     sections = []
     for section in draft.sections:
@@ -140,3 +173,27 @@ def _draft_response(request: HttpRequest, draft: Draft) -> HttpResponse:
     if getattr(request, "htmx", False):
         return render(request, f"{PANEL}#draft", context)
     return render(request, "agents/draft_page.html", context)
+
+
+def quality_page(request: HttpRequest) -> HttpResponse:
+    """The steward's quality page: unsupported sentences, negative feedback, edits before signing, card decisions
+    per week, per backend and model, per rule; and the evaluation runs compared."""
+    require_perm(actor=request_actor(request), perm="agents.view_quality", what="the quality page")
+    try:
+        weeks = _number(request.GET, "weeks")
+        weeks = 12 if weeks is None else weeks
+        base = _number(request.GET, "base")
+        if not 1 <= weeks <= MAX_WEEKS:
+            raise InvalidInput(f"weeks: between 1 and {MAX_WEEKS}")
+    except InvalidInput as e:
+        return HttpResponse(str(e), status=400, content_type="text/plain")
+    since = timezone.now() - dt.timedelta(weeks=weeks)
+    runs, base_run = q.evaluation_runs(base_id=base)
+    context = {
+        "weeks": weeks,
+        "models": q.model_weeks(since=since),
+        "rules": q.rule_weeks(since=since),
+        "runs": runs,
+        "base": base_run,
+    }
+    return render(request, "agents/quality.html", context)

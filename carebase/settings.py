@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "clinic",
     "search",
     "agents",
+    "cds",
 ]
 
 MIDDLEWARE = [

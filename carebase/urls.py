@@ -23,6 +23,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("search/", include("search.urls")),
     path("assistant/", include("agents.urls")),
     path("audit/", include("clinic.urls_audit")),
+    path("", include("cds.urls")),  # CDS Hooks at /cds-services, the patient page's cards at /cds/
     path("", include("clinic.urls")),
 ]
 

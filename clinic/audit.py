@@ -40,6 +40,7 @@ class Action(StrEnum):
     ADMIN_LIST = "admin.list"
     ADMIN_VIEW = "admin.view"
     CDS_READ = "cds.read"
+    CDS_TRIAL = "cds.trial"
     # changes and access decisions
     BREAK_GLASS = "break_glass"
     BREAK_GLASS_REVIEW = "break_glass.review"

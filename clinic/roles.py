@@ -17,6 +17,8 @@ ROLE_PERMISSIONS = {
         "clinic.change_practitioner", "clinic.view_organization", "clinic.query_cohort_counts",
         "search.view_indexstate", "search.change_indexstate", "search.view_knowledgedocument",
         "search.add_knowledgedocument", "search.view_chunk",
+        "cds.view_rule", "cds.add_rule", "cds.change_rule", "cds.try_rule", "agents.view_quality",
+        "agents.view_evaluationrun",
     ],
     "researcher": ["clinic.query_cohort_counts", "clinic.download_dataset"],
     "integration": ["clinic.read_all_charts", "clinic.import_data"],

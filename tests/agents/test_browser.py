@@ -36,7 +36,7 @@ def test_it_asks_opens_a_citation_then_drafts_edits_and_signs(live_server, trans
     page.click('#assistant button:has-text("Draft")')
     draft = page.locator('[data-testid="draft"]').first
     expect(draft).to_have_attribute("data-status", "ready")
-    draft.locator("summary").click()
+    draft.locator("summary", has_text="Edit").click()  # not "Rate the sentences"
     section = draft.locator('[data-testid="draft-section"]').first
     section.fill(section.input_value() + " Tolerated diet well.")
     draft.locator('button:has-text("Save edits")').click()

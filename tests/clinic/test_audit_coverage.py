@@ -16,8 +16,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from pydicom.data import get_testdata_file
 
-from agents.models import AssistantExchange, Draft
+from agents.models import AssistantExchange, Draft, Feedback
 from carebase.api import api
+from cds.models import CardDecision, Rule, RuleFiring
 from clinic import models as m
 from clinic.imaging import dicom_import
 from clinic.services import api_token_create, fhir_import_bytes
@@ -30,7 +31,9 @@ from tests.search.factories import index_all
 pytestmark = pytest.mark.django_db
 
 # Route parameters that name patient data: a route with one of them reads a chart.
-PATIENT_PARAMS = {"patient_id", "fhir_id", "instance_id", "study_id", "series_id", "draft_id", "exchange_id", "source_id"}
+PATIENT_PARAMS = {
+    "patient_id", "fhir_id", "instance_id", "study_id", "series_id", "draft_id", "exchange_id", "source_id", "card_uuid",
+}  # fmt: skip
 # Reads of patient data that take no such parameter: the lists and searches, with the query that makes them read.
 LIST_READS = {"": "", "search/": "?q={word}", "api/v1/patients": "", "api/v1/search": "?q={word}"}
 
@@ -53,6 +56,12 @@ def chart(settings, tmp_path: Path, clinician) -> dict[str, object]:
     observation = m.Observation.objects.filter(patient=ada).first()
     draft = Draft.objects.create(patient=ada, kind="progress_note", created_by=clinician, status="ready", sections=[])
     exchange = AssistantExchange.objects.create(patient=ada, user=clinician, question="Allergies?", answer={})
+    rule = Rule.objects.get(key="influenza-vaccine-due")
+    firing = RuleFiring.objects.create(
+        rule=rule, patient=ada, hook="patient-view", fingerprint="f", indicator="info", summary="due"
+    )
+    CardDecision.objects.create(firing=firing, rule=rule, patient=ada, fingerprint="f", outcome="accepted", user=clinician)
+    Feedback.objects.create(patient=ada, exchange=exchange, sentence=0, text="x", rating="helpful", user=clinician)
     index_all()
     text = " ".join(Chunk.objects.filter(patient=ada).values_list("text", flat=True))
     word = max(re.findall(r"\b[a-z]{6,}\b", text), key=text.count)  # a word the chart's notes use: searches find Ada
@@ -66,6 +75,7 @@ def chart(settings, tmp_path: Path, clinician) -> dict[str, object]:
             "series_id": instance.series_id,
             "draft_id": draft.pk,
             "exchange_id": exchange.pk,
+            "card_uuid": firing.uuid,
             "kind": "note",
             "source_id": note.pk,
             "resource_type": "Observation",
