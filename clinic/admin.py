@@ -234,6 +234,7 @@ class PractitionerAdmin(FhirRecordAdmin):
     search_fields = ["name", "identifier_value", "fhir_id", "user__username"]
     raw_id_fields = ["run", "user"]
     fields = ("name", "identifier_system", "identifier_value", "fhir_id", "user", "raw_json")
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return ("name", "identifier_system", "identifier_value", "fhir_id", "raw_json")
 

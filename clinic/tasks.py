@@ -10,3 +10,10 @@ def fhir_import_file_task(run_id: int, path: str) -> None:
     from clinic.services import fhir_import_queued
 
     fhir_import_queued(run_id=run_id, path=path)
+
+
+@shared_task(name="clinic.bulk_export")
+def bulk_export_task(export_id: str) -> None:
+    from clinic.fhir.bulk import bulk_export_run
+
+    bulk_export_run(export_id=export_id)

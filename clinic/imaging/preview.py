@@ -29,7 +29,9 @@ def _check_pixel_count(ds: Dataset) -> None:
     """Refuse, from the header alone, pixel data too large to decode safely (a crafted file can claim gigabytes)."""
     dims = [tag_int(ds.get(tag)) or 1 for tag in ("Rows", "Columns", "NumberOfFrames", "SamplesPerPixel")]
     if math.prod(dims) > settings.DICOM_MAX_PIXELS:
-        raise ValueError(f"{'x'.join(map(str, dims))} pixel values is over the DICOM_MAX_PIXELS limit ({settings.DICOM_MAX_PIXELS:,})")
+        raise ValueError(
+            f"{'x'.join(map(str, dims))} pixel values is over the DICOM_MAX_PIXELS limit ({settings.DICOM_MAX_PIXELS:,})"
+        )
 
 
 def render_png(ds: Dataset, frame: int = 0) -> bytes:
