@@ -193,8 +193,8 @@ def _lines(export: m.BulkExport, rtype: str) -> Iterator[tuple[bytes, int | None
     no resource is parsed on the way out."""
     rows = _rows(export, rtype)
     patient_column = "id" if rtype == "Patient" else "patient_id" if rtype in PATIENT_SCOPED else None
-    stored = rows.exclude(raw={}).annotate(text=Cast("raw", TextField()))
-    values = ("text", patient_column) if patient_column else ("text",)
+    stored = rows.exclude(raw={}).annotate(raw_json=Cast("raw", TextField()))
+    values = ("raw_json", patient_column) if patient_column else ("raw_json",)
     for row in stored.values_list(*values).iterator(chunk_size=CHUNK):
         yield row[0].encode(), (row[1] if patient_column else None)
     if rtype == "ImagingStudy":  # studies known only from their DICOM files
