@@ -18,7 +18,9 @@ from clinic.fhir.outcome import FhirError, issue, operation_outcome
 from clinic.fhir.search import MAX_COUNT, SEARCH_PARAMS, SearchRequest, date_range, search_parse, search_queryset
 
 
-def _known_type(resource_type: str) -> None:
+def _known_type(resource_type: str, fhir_id: str = "") -> None:
+    if "\x00" in fhir_id:  # PostgreSQL stores no NUL character: no id holds one
+        raise FhirError(404, f"{resource_type}/{fhir_id!r} not found")
     if resource_type not in SEARCH_PARAMS:
         raise FhirError(404, f"{resource_type}: not a resource type stored here ({', '.join(SEARCH_PARAMS)})",
                         code="not-supported")  # fmt: skip
@@ -26,7 +28,7 @@ def _known_type(resource_type: str) -> None:
 
 def fhir_read(*, actor: Actor, resource_type: str, fhir_id: str) -> dict[str, Any]:
     """One stored resource by type and id (404 unknown, 403 another's chart), audited."""
-    _known_type(resource_type)
+    _known_type(resource_type, fhir_id)
     resource = resource_get(resource_type=resource_type, fhir_id=fhir_id)
     if resource is None:
         raise FhirError(404, f"{resource_type}/{fhir_id} not found")
@@ -158,6 +160,7 @@ def fhir_everything(*, actor: Actor, fhir_id: str, query: list[tuple[str, str]],
     count = _whole("_count", params.get("_count"), 1, MAX_COUNT)
     offset = _whole("_offset", params.get("_offset"), 0, 10**9) or 0
     since = parse_instant(params["_since"], "_since") if params.get("_since") else None
+    _known_type("Patient", fhir_id)
     patient = m.Patient.objects.filter(fhir_id=fhir_id).first()
     if patient is None:
         raise FhirError(404, f"Patient/{fhir_id} not found")

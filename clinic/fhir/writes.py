@@ -121,7 +121,7 @@ def _existing(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
 
 def fhir_update(*, actor: Actor, resource_type: str, fhir_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
     """PUT [type]/[id]: create or replace one resource; (201 or 200, the stored resource)."""
-    if resource_type not in MAPPERS:
+    if resource_type not in MAPPERS or "\x00" in fhir_id:
         raise FhirError(404, f"{resource_type}: not a resource type stored here ({', '.join(MAPPERS)})", code="not-supported")
     resource = _json_object(body, f"a {resource_type} resource")
     if resource["resourceType"] != resource_type:

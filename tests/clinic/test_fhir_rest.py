@@ -174,6 +174,8 @@ def test_it_answers_bad_searches_with_operation_outcomes(api_client, ada):
         ("Observation/nope", 404, "not found"),
         ("Patient/x/$meaning-of-life/42", 404, "no such FHIR interaction"),
         ("Patient/nope/$everything", 404, "not found"),
+        ("Observation?code=%00", 400, "NUL"),
+        ("Observation/a%00b", 404, "not found"),
     ]:
         status, outcome = _get(api_client, path)
         assert status == status_code and outcome["resourceType"] == "OperationOutcome", (path, outcome)
