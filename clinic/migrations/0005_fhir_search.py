@@ -38,4 +38,16 @@ class Migration(migrations.Migration):
                 'ordering': ['-created_at'],
             },
         ),
+        # FHIR search by code (clinic.fhir.search.concept_filter): rows whose first coding is the code are found through
+        # the (patient, code, effective) index; the few with more than one coding through these partial indexes.
+        migrations.RunSQL(
+            "CREATE INDEX observation_more_codings ON clinic_observation (patient_id) "
+            "WHERE jsonb_path_exists(raw, '$.code.coding[1]')",
+            "DROP INDEX observation_more_codings",
+        ),
+        migrations.RunSQL(
+            "CREATE INDEX condition_more_codings ON clinic_condition (patient_id) "
+            "WHERE jsonb_path_exists(raw, '$.code.coding[1]')",
+            "DROP INDEX condition_more_codings",
+        ),
     ]
