@@ -51,6 +51,12 @@ def smart_config(request: HttpRequest) -> HttpResponse:
     return fhir_response(smart_configuration(base_url=base_url(request)))
 
 
+@router.get("/", include_in_schema=False)
+def system_search(request: HttpRequest) -> HttpResponse:
+    raise FhirError(400, f"search one type at a time: GET {base_url(request)}{{type}}?…; system-wide search is not supported",
+                    code="not-supported")  # fmt: skip
+
+
 @router.post("/", summary="A transaction or batch Bundle (all or nothing), answered with its response Bundle")
 def transaction(request: HttpRequest) -> HttpResponse:
     return fhir_response(fhir_transaction(actor=request_actor(request), body=request.body))

@@ -175,6 +175,7 @@ def test_it_answers_bad_searches_with_operation_outcomes(api_client, ada):
         ("Patient/x/$meaning-of-life/42", 404, "no such FHIR interaction"),
         ("Patient/nope/$everything", 404, "not found"),
         ("Observation?code=%00", 400, "NUL"),
+        ("", 400, "system-wide search is not supported"),
         ("Observation/a%00b", 404, "not found"),
     ]:
         status, outcome = _get(api_client, path)
