@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django.utils import timezone
 
 from clinic import models as m
-from clinic.access import Actor, readable_patient_ids, require_patient, require_scope
+from clinic.access import Actor, readable_patient_ids, require_access, require_patient, require_scope
 from clinic.audit import Action, audit
 from clinic.fhir.export import PATIENT_SCOPED, _imaging_study, everything_page, resource_get, resource_patient_id
 from clinic.fhir.outcome import FhirError, issue, operation_outcome
@@ -53,9 +53,9 @@ def _searched_patients(actor: Actor, request: SearchRequest) -> list[int] | None
         return None
     named: set[int] | None = None
     for fhir_ids in request.patient_fhir_ids:  # each occurrence narrows (AND); its values widen (OR)
-        found = set(m.Patient.objects.filter(fhir_id__in=fhir_ids).values_list("pk", flat=True))
-        for pk in found:
-            require_patient(actor=actor, patient_id=pk, resource=rtype)
+        found = set()
+        for patient in m.Patient.objects.filter(fhir_id__in=fhir_ids).defer("raw"):
+            found.add(require_access(actor=actor, patient=patient, resource=rtype).pk)
         named = found if named is None else named & found
     if named is not None:
         return sorted(named)
