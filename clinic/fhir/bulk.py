@@ -28,7 +28,7 @@ from django.utils import timezone
 from clinic import models as m
 from clinic.access import Actor, readable_patient_ids, require_scope
 from clinic.audit import Action, audit
-from clinic.fhir.export import PATIENT_SCOPED, _imaging_study, variant_observations
+from clinic.fhir.export import PATIENT_SCOPED, imaging_study_resource, variant_observations
 from clinic.fhir.mapping import MAPPERS
 from clinic.fhir.outcome import FhirError
 
@@ -199,7 +199,7 @@ def _lines(export: m.BulkExport, rtype: str) -> Iterator[tuple[bytes, int | None
         yield row[0].encode(), (row[1] if patient_column else None)
     if rtype == "ImagingStudy":  # studies known only from their DICOM files
         for study in rows.filter(raw={}).select_related("patient").prefetch_related("series"):
-            yield orjson.dumps(_imaging_study(study, study.patient)), study.patient_id
+            yield orjson.dumps(imaging_study_resource(study, study.patient)), study.patient_id
     if rtype == "Observation":
         yield from _variant_lines(export)
 

@@ -93,7 +93,10 @@ def _everything_sections(patient: m.Patient, since: dt.datetime | None) -> list[
         rows = changed(model._default_manager.filter(patient=patient)).order_by("id")
         if rtype == "ImagingStudy":
             sections.append(
-                _Section(rows, lambda studies: [s.raw or _imaging_study(s, patient) for s in studies.prefetch_related("series")])
+                _Section(
+                    rows,
+                    lambda studies: [s.raw or imaging_study_resource(s, patient) for s in studies.prefetch_related("series")],
+                )
             )
         else:
             sections.append(_Section(rows.exclude(raw={}), _raws))
@@ -114,7 +117,7 @@ def _entry(rtype: str, resource: dict[str, Any]) -> dict[str, Any]:
     return {"fullUrl": f"{rtype}/{resource.get('id')}", "resource": resource, "search": {"mode": "match"}}
 
 
-def _imaging_study(study: m.ImagingStudy, patient: m.Patient) -> dict[str, Any]:
+def imaging_study_resource(study: m.ImagingStudy, patient: m.Patient) -> dict[str, Any]:
     """An ImagingStudy resource for a study known only from its DICOM files."""
     resource: dict[str, Any] = {
         "resourceType": "ImagingStudy",

@@ -13,7 +13,7 @@ from django.utils import timezone
 from clinic import models as m
 from clinic.access import Actor, readable_patient_ids, require_access, require_patient, require_scope
 from clinic.audit import Action, audit
-from clinic.fhir.export import PATIENT_SCOPED, _imaging_study, everything_page, resource_get, resource_patient_id
+from clinic.fhir.export import PATIENT_SCOPED, everything_page, imaging_study_resource, resource_get, resource_patient_id
 from clinic.fhir.outcome import FhirError, issue, operation_outcome
 from clinic.fhir.search import MAX_COUNT, SEARCH_PARAMS, SearchRequest, date_range, search_parse, search_queryset
 
@@ -71,7 +71,7 @@ def _page_rows(request: SearchRequest, rows: Any) -> list[tuple[dict[str, Any], 
     found = [(raw, row_id, patient) for row_id, raw, patient in page.values_list("id", "raw", patient_column or "id")]
     if rtype == "ImagingStudy" and any(not raw for raw, _, _ in found):
         studies = m.ImagingStudy.objects.select_related("patient").prefetch_related("series").in_bulk([i for _, i, _ in found])
-        found = [(raw or _imaging_study(studies[i], studies[i].patient), i, p) for raw, i, p in found]
+        found = [(raw or imaging_study_resource(studies[i], studies[i].patient), i, p) for raw, i, p in found]
     return [(raw, patient if patient_column else None) for raw, _, patient in found]
 
 

@@ -51,7 +51,7 @@ PATIENT_VCF += "17\t43045711\t.\tG\tC\t50\tPASS\tDP=30\tGT\t0/1\n"
 
 @pytest.fixture
 def every_table(chart, clinician, settings, tmp_path) -> None:
-    """A row in every clinic table: the chart, a care plan, imaging, genomics, a token, a dataset, an audit event."""
+    """A row in every clinic table: the chart, a care plan, imaging, genomics, a token, a dataset, an audit event, an export."""
     settings.MEDIA_ROOT = tmp_path / "media"
     patient = m.Patient.objects.get()
     plan = {"resourceType": "CarePlan", "id": "plan-1", "status": "active", "intent": "plan",
@@ -67,6 +67,7 @@ def every_table(chart, clinician, settings, tmp_path) -> None:
     audit(actor=Actor(user=clinician, channel="web"), action=Action.PATIENT_VIEW, patient=patient)
     m.CareTeamMember.objects.create(user=clinician, patient=patient)
     m.BreakGlass.objects.create(patient=patient, username="x", reason="a long enough reason", expires_at=timezone.now())
+    m.BulkExport.objects.create(user=clinician, request_url="/api/v1/fhir/Patient/$export", types=["Patient"])
 
 
 def _url(model: type[Model], view: str, *args: object) -> str:
