@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import HttpError
+from ninja.errors import HttpError, ValidationError, _default_exception
 from ninja.security import HttpBearer, django_auth
 
 import agents.api
 import clinic.api
+import clinic.fhir.api
 import search.api
 from clinic.access import Actor, PatientAccessDenied, parse_scopes
 from clinic.errors import InvalidInput
+from clinic.fhir.outcome import FhirError, error_response, is_fhir_request
 from clinic.selectors import api_token_get
+
+logger = logging.getLogger(__name__)
 
 
 class BearerToken(HttpBearer):
@@ -43,30 +48,59 @@ api = NinjaAPI(
 api.add_router("/", clinic.api.router)
 api.add_router("/", search.api.router)
 api.add_router("/", agents.api.router)
+api.add_router("/fhir", clinic.fhir.api.router)  # last: its catch-all answers unknown FHIR paths with an OperationOutcome
+
+
+def _problem(request: HttpRequest, status: int, detail: str, **extra: Any) -> HttpResponse:
+    """An error answer: an OperationOutcome under the FHIR base, else {"detail": …}."""
+    if is_fhir_request(request):
+        return error_response(status, detail)
+    return api.create_response(request, {"detail": detail, **extra}, status=status)
+
+
+@api.exception_handler(FhirError)
+def fhir_error(request: HttpRequest, exc: FhirError) -> HttpResponse:
+    return exc.response()
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    if is_fhir_request(request):
+        return error_response(422, "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors))
+    return api.create_response(request, {"detail": exc.errors}, status=422)
+
+
+@api.exception_handler(Exception)
+def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A bug: under the FHIR base still an OperationOutcome (never an HTML page); elsewhere Django's 500."""
+    if not is_fhir_request(request):
+        return _default_exception(request, exc, api=api)
+    logger.exception("FHIR request %s %s failed", request.method, request.path)
+    return error_response(500, "internal error; it has been logged")
 
 
 @api.exception_handler(InvalidInput)
 def invalid_input(request: HttpRequest, exc: InvalidInput) -> HttpResponse:
-    return api.create_response(request, {"detail": str(exc), "errors": exc.errors}, status=exc.status)
+    return _problem(request, exc.status, str(exc), errors=exc.errors)
 
 
 @api.exception_handler(DjangoValidationError)
 def django_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
-    return api.create_response(request, {"detail": "; ".join(exc.messages)}, status=400)
+    return _problem(request, 400, "; ".join(exc.messages))
 
 
 @api.exception_handler(Http404)
 @api.exception_handler(ObjectDoesNotExist)
 def not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return api.create_response(request, {"detail": str(exc) or "Not found"}, status=404)
+    return _problem(request, 404, str(exc) or "Not found")
 
 
 @api.exception_handler(PermissionDenied)
 @api.exception_handler(PatientAccessDenied)
 def forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-    return api.create_response(request, {"detail": str(exc) or "Forbidden"}, status=403)
+    return _problem(request, 403, str(exc) or "Forbidden")
 
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+    return _problem(request, exc.status_code, str(exc))

@@ -136,6 +136,17 @@ class FhirUploadForm(forms.Form):
         return upload
 
 
+@admin.register(m.BulkExport)
+class BulkExportAdmin(ReadOnlyAdmin):
+    """FHIR Bulk Data exports: who asked for what, how far they got (the files are the requester's alone)."""
+
+    list_display = ("id", "user", "level", "status", "progress", "created_at", "finished_at")
+    list_filter = ["status", "level"]
+    search_fields = ["user__username", "request_url"]
+    list_select_related = ["user"]
+    exclude = ("patient_ids", "output")
+
+
 @admin.register(m.IngestionRun)
 class IngestionRunAdmin(ReadOnlyAdmin):
     change_list_template = "admin/clinic/ingestionrun/change_list.html"

@@ -16,7 +16,6 @@ from clinic import selectors, services
 from clinic.access import readable_patients, request_actor, require_patient, require_perm, require_scope
 from clinic.audit import Action, audit
 from clinic.errors import InvalidInput
-from clinic.fhir.export import patient_everything, resource_get, resource_patient_id
 from clinic.fhir.importer import error_text
 from clinic.selectors import TIMELINE_KINDS, patient_list, patient_timeline
 
@@ -171,30 +170,6 @@ def import_status(request: HttpRequest, run_id: int) -> dict[str, Any]:
     if run.user_id != getattr(actor.user, "pk", None):
         require_perm(actor=actor, perm="clinic.view_ingestionrun", what="reading another user's import")
     return _import_result(run)
-
-
-@router.get("/fhir/Patient/{fhir_id}/$everything", summary="Everything held for one patient, as a FHIR Bundle")
-def fhir_everything(request: HttpRequest, fhir_id: str) -> dict[str, Any]:
-    actor = request_actor(request)
-    found = require_patient(actor=actor, patient_id=selectors.patient_id_for_fhir_id(fhir_id=fhir_id))
-    bundle = patient_everything(patient=found)
-    audit(actor=actor, action=Action.EVERYTHING_EXPORT, patient=found, detail={"entries": len(bundle["entry"])})
-    return bundle
-
-
-@router.get("/fhir/{resource_type}/{fhir_id}", summary="One imported FHIR resource by type and id")
-def fhir_read(request: HttpRequest, resource_type: str, fhir_id: str) -> dict[str, Any]:
-    actor = request_actor(request)
-    resource = resource_get(resource_type=resource_type, fhir_id=fhir_id)
-    if resource is None:
-        raise HttpError(404, f"{resource_type}/{fhir_id} not found")
-    patient_id = resource_patient_id(resource_type=resource_type, fhir_id=fhir_id)
-    if patient_id is not None:
-        require_patient(actor=actor, patient_id=patient_id, resource=resource_type)
-    else:
-        require_scope(actor=actor, resource=resource_type)
-    audit(actor=actor, action=Action.FHIR_READ, patient=patient_id, target=f"{resource_type}/{fhir_id}")
-    return resource
 
 
 # --- imaging and genomics

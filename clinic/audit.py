@@ -30,6 +30,7 @@ class Action(StrEnum):
     FHIR_SEARCH = "search.fhir"
     EVERYTHING_EXPORT = "export.everything"
     BULK_EXPORT = "export.bulk"
+    BULK_DOWNLOAD = "export.bulk.download"
     SEARCH = "search"
     COHORT_QUERY = "cohort.query"
     COHORT_EXPORT = "cohort.export"

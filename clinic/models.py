@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import uuid
 
 import pgtrigger
 from django.conf import settings
@@ -682,3 +683,39 @@ class ResearchConsent(FhirRecord):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} ({self.source}, {self.decided_at:%Y-%m-%d})" if self.decided_at else self.fhir_id
+
+
+class BulkExport(models.Model):
+    """A FHIR Bulk Data export ($export): who asked, for which patients and types, and the NDJSON files it wrote.
+
+    The files live under DATA_DIR/exports/<id>/, one per resource type; only the requester downloads them, while
+    they still may read the charts they cover (clinic.fhir.bulk)."""
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+")
+    level = models.CharField(max_length=10, default="patient")  # patient | group | system
+    group = models.CharField(max_length=64, blank=True, help_text="the Group (saved cohort) of Group/{id}/$export")
+    request_url = models.CharField(max_length=2000)
+    types = models.JSONField(default=list)
+    since = models.DateTimeField(null=True, blank=True)
+    patient_ids = models.JSONField(null=True, blank=True, help_text="the patients exported; empty: every patient")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACCEPTED)
+    progress = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    output = models.JSONField(default=list, blank=True)  # [{type, file, count, patients}]
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"$export {self.pk} ({self.status})"

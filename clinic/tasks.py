@@ -17,3 +17,10 @@ def dataset_build_task(dataset_id: int) -> None:
     from clinic.curation import dataset_build
 
     dataset_build(dataset_id=dataset_id)
+
+
+@shared_task(name="clinic.bulk_export")
+def bulk_export_task(export_id: str) -> None:
+    from clinic.fhir.bulk import bulk_export_run
+
+    bulk_export_run(export_id=export_id)

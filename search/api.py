@@ -268,3 +268,17 @@ def cohort_out(result: CohortResult) -> dict[str, Any]:
             for m in result.members
         ],
     }
+
+
+@router.get("/fhir/Group/{cohort_id}/$export", tags=["FHIR R4"], summary="Bulk Data: export a saved cohort's patients (a Group)")
+def group_export(request: HttpRequest, cohort_id: str) -> HttpResponse:
+    """A saved cohort is a FHIR Group; its members are the patients it held when saved, of those you may read now."""
+    from clinic.fhir.api import export_kickoff
+    from clinic.fhir.outcome import FhirError
+
+    owner = getattr(request_actor(request).user, "pk", None)
+    valid = cohort_id.isdigit() and len(cohort_id) < 10
+    cohort = Cohort.objects.filter(pk=int(cohort_id), owner_id=owner).first() if valid else None
+    if cohort is None:
+        raise FhirError(404, f"Group/{cohort_id}: no saved cohort of yours has this id")
+    return export_kickoff(request, level="group", patient_ids=list(cohort.patient_ids), group=str(cohort.pk))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from clinic import models as m
@@ -34,42 +38,86 @@ def resource_patient_id(*, resource_type: str, fhir_id: str) -> int | None:
 
 def patient_everything(*, patient: m.Patient) -> dict[str, Any]:
     """A searchset Bundle of everything held for one patient: re-importing it lands on the same rows."""
-    entries = [_entry("Patient", patient.raw or {"resourceType": "Patient", "id": patient.fhir_id})]
-    referenced: dict[str, set[int]] = {"Practitioner": set(), "Organization": set()}
-    for rtype in PATIENT_SCOPED:
-        model = MAPPERS[rtype][0]
-        rows = model._default_manager.filter(patient=patient).order_by("id")
-        if rtype == "ImagingStudy":
-            entries.extend(
-                _entry(rtype, study.raw or _imaging_study(study, patient)) for study in rows.prefetch_related("series")
-            )
-            continue
-        for raw in rows.values_list("raw", flat=True):
-            if raw:
-                entries.append(_entry(rtype, raw))
-        if rtype == "Encounter":
-            referenced["Practitioner"].update(rows.exclude(practitioner=None).values_list("practitioner_id", flat=True))
-            referenced["Organization"].update(rows.exclude(organization=None).values_list("organization_id", flat=True))
-    for rtype, ids in referenced.items():
-        for raw in MAPPERS[rtype][0]._default_manager.filter(id__in=ids).values_list("raw", flat=True):
-            if raw:
-                entries.append(_entry(rtype, raw))
-    entries.extend(_entry("Observation", obs) for obs in _variant_observations(patient))
+    entries, total = everything_page(patient=patient)
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
         "type": "searchset",
         "timestamp": timezone.now().isoformat(),
-        "total": len(entries),
+        "total": total,
         "entry": entries,
     }
+
+
+@dataclass(frozen=True)
+class _Section:
+    """One kind of resource in $everything: its rows, in a stable order, and how a slice of them becomes resources."""
+
+    rows: QuerySet[Any]
+    render: Callable[[QuerySet[Any]], list[dict[str, Any]]]
+
+
+def everything_page(
+    *, patient: m.Patient, since: dt.datetime | None = None, offset: int = 0, count: int | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """One page (`offset`, `count`; None: all) of a patient's $everything and the total: the Patient, their
+    resources type by type, the practitioners and organizations of their encounters, their variants. `since`: only
+    what changed since then."""
+    sections = _everything_sections(patient, since)
+    sizes = [section.rows.count() for section in sections]
+    entries: list[dict[str, Any]] = []
+    wanted = sum(sizes) if count is None else count
+    for section, size in zip(sections, sizes, strict=True):
+        if offset >= size:
+            offset -= size
+            continue
+        if len(entries) >= wanted:
+            break
+        chunk = section.rows[offset : offset + wanted - len(entries)]
+        entries.extend(_entry(resource["resourceType"], resource) for resource in section.render(chunk))
+        offset = 0
+    return entries, sum(sizes)
+
+
+def _raws(rows: QuerySet[Any]) -> list[dict[str, Any]]:
+    return list(rows.values_list("raw", flat=True))
+
+
+def _everything_sections(patient: m.Patient, since: dt.datetime | None) -> list[_Section]:
+    def changed(rows: QuerySet[Any], column: str = "updated_at") -> QuerySet[Any]:
+        return rows.filter(**{f"{column}__gte": since}) if since else rows
+
+    sections = [_Section(changed(m.Patient.objects.filter(pk=patient.pk)), lambda rows: [_patient_resource(p) for p in rows])]
+    for rtype in PATIENT_SCOPED:
+        model = MAPPERS[rtype][0]
+        rows = changed(model._default_manager.filter(patient=patient)).order_by("id")
+        if rtype == "ImagingStudy":
+            sections.append(
+                _Section(
+                    rows,
+                    lambda studies: [s.raw or imaging_study_resource(s, patient) for s in studies.prefetch_related("series")],
+                )
+            )
+        else:
+            sections.append(_Section(rows.exclude(raw={}), _raws))
+    encounters = m.Encounter.objects.filter(patient=patient)
+    for model, column in ((m.Practitioner, "practitioner_id"), (m.Organization, "organization_id")):
+        rows = model._default_manager.filter(id__in=encounters.exclude(**{column: None}).values(column))
+        sections.append(_Section(changed(rows).exclude(raw={}).order_by("id"), _raws))
+    variants = changed(m.GenomicVariant.objects.filter(patient=patient), "report__imported_at").order_by("id")
+    sections.append(_Section(variants, lambda rows: variant_observations(rows, patient)))
+    return sections
+
+
+def _patient_resource(patient: m.Patient) -> dict[str, Any]:
+    return patient.raw or {"resourceType": "Patient", "id": patient.fhir_id}
 
 
 def _entry(rtype: str, resource: dict[str, Any]) -> dict[str, Any]:
     return {"fullUrl": f"{rtype}/{resource.get('id')}", "resource": resource, "search": {"mode": "match"}}
 
 
-def _imaging_study(study: m.ImagingStudy, patient: m.Patient) -> dict[str, Any]:
+def imaging_study_resource(study: m.ImagingStudy, patient: m.Patient) -> dict[str, Any]:
     """An ImagingStudy resource for a study known only from its DICOM files."""
     resource: dict[str, Any] = {
         "resourceType": "ImagingStudy",
@@ -102,10 +150,10 @@ def _imaging_study(study: m.ImagingStudy, patient: m.Patient) -> dict[str, Any]:
     return resource
 
 
-def _variant_observations(patient: m.Patient) -> list[dict[str, Any]]:
+def variant_observations(variants: Iterable[m.GenomicVariant], patient: m.Patient) -> list[dict[str, Any]]:
     """Genomic variants as FHIR genomics-reporting Observations (variant profile)."""
     result = []
-    for v in m.GenomicVariant.objects.filter(patient=patient).order_by("id"):
+    for v in variants:
         components = [
             _component("48013-7", "Genomic reference sequence identifier", {"valueString": v.assembly}),
             _component("81252-9", "Discrete genetic variant", {"valueString": f"{v.chrom}:{v.pos} {v.ref}>{v.alt}"}),

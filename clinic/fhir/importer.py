@@ -89,9 +89,15 @@ def fhir_files(paths: Iterable[str | Path]) -> list[Path]:
         else:
             found.append(p)
 
+    # Bulk Data NDJSON files are named by type (Patient.ndjson): imported in the order of MAPPERS, what others refer to
+    # first, so that references resolve; other files after them.
+    types = list(MAPPERS)
+
     def order(path: Path) -> tuple[int, str]:
-        shared = path.name.startswith(("hospitalInformation", "practitionerInformation", "Organization", "Practitioner"))
-        return (0 if shared else 1, str(path))
+        if path.name.startswith(("hospitalInformation", "practitionerInformation", "Organization", "Practitioner")):
+            return (0, str(path))
+        stem = path.name.split(".")[0]
+        return (1 + types.index(stem) if stem in types else 1 + len(types), str(path))
 
     return sorted(dict.fromkeys(found), key=order)
 

@@ -52,7 +52,7 @@ PATIENT_VCF += "17\t43045711\t.\tG\tC\t50\tPASS\tDP=30\tGT\t0/1\n"
 @pytest.fixture
 def every_table(chart, clinician, settings, tmp_path) -> None:
     """A row in every clinic table: the chart, a care plan, imaging, genomics, a token, a dataset, an audit event, a
-    research opt-out."""
+    research opt-out, an export."""
     settings.MEDIA_ROOT = tmp_path / "media"
     patient = m.Patient.objects.get()
     plan = {"resourceType": "CarePlan", "id": "plan-1", "status": "active", "intent": "plan",
@@ -71,6 +71,7 @@ def every_table(chart, clinician, settings, tmp_path) -> None:
     consent = {"resourceType": "Consent", "status": "active", "patient": {"reference": f"Patient/{patient.fhir_id}"},
                "scope": {"coding": [{"code": "research"}]}, "provision": {"type": "deny"}}  # fmt: skip
     assert fhir_import_bytes(name="consent.json", data=dumps(consent)).units_failed == 0
+    m.BulkExport.objects.create(user=clinician, request_url="/api/v1/fhir/Patient/$export", types=["Patient"])
 
 
 def _url(model: type[Model], view: str, *args: object) -> str:

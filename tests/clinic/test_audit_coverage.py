@@ -20,6 +20,8 @@ from agents.models import AssistantExchange, Draft, Feedback
 from carebase.api import api
 from cds.models import CardDecision, Rule, RuleFiring
 from clinic import models as m
+from clinic.access import Actor
+from clinic.fhir.bulk import bulk_export_run, bulk_export_start
 from clinic.imaging import dicom_import
 from clinic.services import api_token_create, fhir_import_bytes
 from clinic.synthetic import synthesize_patient
@@ -33,14 +35,21 @@ pytestmark = pytest.mark.django_db
 # Route parameters that name patient data: a route with one of them reads a chart.
 PATIENT_PARAMS = {
     "patient_id", "fhir_id", "instance_id", "study_id", "series_id", "draft_id", "exchange_id", "source_id", "card_uuid",
+    "file_name",
 }  # fmt: skip
 # Reads of patient data that take no such parameter: the lists and searches, with the query that makes them read.
-LIST_READS = {"": "", "search/": "?q={word}", "api/v1/patients": "", "api/v1/search": "?q={word}"}
+LIST_READS = {
+    "": "",
+    "search/": "?q={word}",
+    "api/v1/patients": "",
+    "api/v1/search": "?q={word}",
+    "api/v1/fhir/{resource_type}": "",
+}
 
 
 @pytest.fixture
 def chart(settings, tmp_path: Path, clinician) -> dict[str, object]:
-    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT, settings.DATA_DIR = tmp_path / "media", tmp_path
     settings.JOBS_EAGER = True
     name, doc = synthesize_patient(seed=2, index=1)  # a chart with a row of nearly every kind
     fhir_import_bytes(name=name, data=dumps(doc))
@@ -63,6 +72,9 @@ def chart(settings, tmp_path: Path, clinician) -> dict[str, object]:
     CardDecision.objects.create(firing=firing, rule=rule, patient=ada, fingerprint="f", outcome="accepted", user=clinician)
     Feedback.objects.create(patient=ada, exchange=exchange, sentence=0, text="x", rating="helpful", user=clinician)
     index_all()
+    export = bulk_export_start(actor=Actor(user=clinician, channel="api"), level="patient", types=["Observation"],
+                               since=None, request_url="/api/v1/fhir/Patient/$export")  # fmt: skip
+    bulk_export_run(export_id=str(export.pk))
     text = " ".join(Chunk.objects.filter(patient=ada).values_list("text", flat=True))
     word = max(re.findall(r"\b[a-z]{6,}\b", text), key=text.count)  # a word the chart's notes use: searches find Ada
     return {
@@ -79,6 +91,8 @@ def chart(settings, tmp_path: Path, clinician) -> dict[str, object]:
             "kind": "note",
             "source_id": note.pk,
             "resource_type": "Observation",
+            "export_id": export.pk,
+            "file_name": "Observation.ndjson",
             "word": word,
         },
         "observation": observation,
