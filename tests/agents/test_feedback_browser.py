@@ -12,7 +12,6 @@ from clinic import models as m
 from clinic.services import fhir_import_bytes
 from tests.access import on_care_team, user_with_roles
 from tests.cds.factory import bundle, dumps, rosa_resources, starter_rules_ensure
-from tests.e2e.conftest import browser_page  # noqa: F401  (the fixture)
 
 
 def _log_in(page, url: str, username: str, password: str) -> None:
