@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError, _default_exception
@@ -52,7 +53,8 @@ api.add_router("/fhir", clinic.fhir.api.router)  # last: its catch-all answers u
 
 
 def _problem(request: HttpRequest, status: int, detail: str, **extra: Any) -> HttpResponse:
-    """An error answer: an OperationOutcome under the FHIR base, else {"detail": …}."""
+    """An error answer: an OperationOutcome under the FHIR base, else {"detail": "…"} (plus "errors" where there
+    are several, each with its place): the one shape every REST error has."""
     if is_fhir_request(request):
         return error_response(status, detail)
     return api.create_response(request, {"detail": detail, **extra}, status=status)
@@ -67,7 +69,9 @@ def fhir_error(request: HttpRequest, exc: FhirError) -> HttpResponse:
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     if is_fhir_request(request):
         return error_response(422, "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors))
-    return api.create_response(request, {"detail": exc.errors}, status=422)
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors]
+    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or "invalid request"
+    return api.create_response(request, {"detail": detail, "errors": errors}, status=422)
 
 
 @api.exception_handler(Exception)
@@ -77,6 +81,15 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
         return _default_exception(request, exc, api=api)
     logger.exception("FHIR request %s %s failed", request.method, request.path)
     return error_response(500, "internal error; it has been logged")
+
+
+@api.exception_handler(DataError)
+@api.exception_handler(UnicodeEncodeError)
+def unstorable_value(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A value PostgreSQL cannot hold (a lone surrogate, a number out of range) that no schema caught: the
+    request's fault, and the transaction around the write has rolled back."""
+    logger.warning("unstorable value in %s %s: %s", request.method, request.path, exc)
+    return _problem(request, 400, f"a value in the request cannot be stored: {str(exc).splitlines()[0][:200]}")
 
 
 @api.exception_handler(InvalidInput)

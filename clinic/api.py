@@ -17,6 +17,7 @@ from clinic.access import readable_patients, request_actor, require_patient, req
 from clinic.audit import Action, audit
 from clinic.errors import InvalidInput
 from clinic.fhir.importer import error_text
+from clinic.fhir.openapi import IMPORT_BODY
 from clinic.selectors import TIMELINE_KINDS, patient_list, patient_timeline
 
 router = Router(tags=["clinic"])
@@ -130,6 +131,7 @@ class ImportResultOut(Schema):
     skipped: dict[str, int]
     errors: list[dict[str, Any]]
     url: str = Field(..., description="this import's status (a large Bundle is imported on the worker: poll it)")
+    detail: str | None = Field(None, description="on a rejected import (400): what was wrong, first error first")
 
 
 def _import_result(run: m.IngestionRun) -> dict[str, Any]:
@@ -148,6 +150,7 @@ def _import_result(run: m.IngestionRun) -> dict[str, Any]:
     "/fhir",
     response={200: ImportResultOut, 202: ImportResultOut, 400: ImportResultOut},
     summary="Import a FHIR Bundle (or resource); large ones are imported on the worker (202)",
+    openapi_extra=IMPORT_BODY,
 )
 def fhir_import(request: HttpRequest) -> tuple[int, dict[str, Any]]:
     """The request body is a FHIR Bundle (transaction, batch, collection or searchset) or one resource. Needs a
@@ -160,7 +163,10 @@ def fhir_import(request: HttpRequest) -> tuple[int, dict[str, Any]]:
     run = services.fhir_import_request(actor=actor, data=request.body)
     if run.status == m.IngestionRun.Status.RUNNING:
         return 202, _import_result(run)
-    return (400 if run.units_failed else 200), _import_result(run)
+    if run.units_failed:
+        result = _import_result(run)
+        return 400, {**result, "detail": "; ".join(e["text"] for e in result["errors"][:3]) or "import rejected"}
+    return 200, _import_result(run)
 
 
 @router.get("/imports/{run_id}", response=ImportResultOut, summary="An import's status, counts and errors")

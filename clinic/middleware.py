@@ -1,4 +1,5 @@
-"""Sign-in required on every page (Django's LoginRequiredMiddleware, told about htmx), and the idle timeout."""
+"""Sign-in required on every page (Django's LoginRequiredMiddleware, told about htmx), the idle timeout, and requests
+with characters PostgreSQL cannot store turned away before any view reads them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 SESSION_TOUCHED = "_touched"
 TOUCH_EVERY = 60  # seconds: the session row is rewritten at most once a minute, not on every request
@@ -40,3 +41,46 @@ class SessionIdleTimeoutMiddleware:
             if now - int(session.get(SESSION_TOUCHED, 0)) >= TOUCH_EVERY:
                 session[SESSION_TOUCHED] = now  # a modified session is saved with a fresh expiry
         return self.get_response(request)
+
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+FORM_TYPES = ("application/x-www-form-urlencoded",)
+
+
+class RejectNulMiddleware:
+    """400 for a NUL character in a query parameter or a JSON or form body: PostgreSQL stores no NUL in text, so
+    such a value could only fail deep inside a view. The answer names the parameter (or the body); files uploaded
+    as multipart (DICOM, VCF) are binary and are not looked at."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        place = self._nul_at(request)
+        if place is None:
+            return self.get_response(request)
+        return bad_request(request, f"{place}: a NUL character (0x00) is not allowed")
+
+    @staticmethod
+    def _nul_at(request: HttpRequest) -> str | None:
+        for key in request.GET:
+            if "\x00" in key or any("\x00" in value for value in request.GET.getlist(key)):
+                return f"query parameter {key.replace(chr(0), '')!r}"
+        content_type = request.content_type or ""
+        if content_type in JSON_TYPES or content_type in FORM_TYPES:
+            body = request.body
+            if b"\x00" in body or (content_type in JSON_TYPES and b"\\u0000" in body):
+                return "request body"
+        return None
+
+
+def bad_request(request: HttpRequest, detail: str) -> HttpResponse:
+    """A 400 in the shape of the place asked: an OperationOutcome under the FHIR base, {"detail"} under the API,
+    plain text elsewhere."""
+    from clinic.fhir.outcome import error_response, is_fhir_request
+
+    if is_fhir_request(request):
+        return error_response(400, detail)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail}, status=400)
+    return HttpResponse(detail, status=400, content_type="text/plain; charset=utf-8")

@@ -277,7 +277,7 @@ def group_export(request: HttpRequest, cohort_id: str) -> HttpResponse:
     from clinic.fhir.outcome import FhirError
 
     owner = getattr(request_actor(request).user, "pk", None)
-    valid = cohort_id.isdigit() and len(cohort_id) < 10
+    valid = cohort_id.isascii() and cohort_id.isdigit() and len(cohort_id) < 10  # not "¹", which isdigit() admits
     cohort = Cohort.objects.filter(pk=int(cohort_id), owner_id=owner).first() if valid else None
     if cohort is None:
         raise FhirError(404, f"Group/{cohort_id}: no saved cohort of yours has this id")

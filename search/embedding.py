@@ -124,6 +124,15 @@ def _loaded(encoder: _Encoder, path: str) -> _Encoder:
     return encoder
 
 
+def warm_up() -> None:
+    """Load the configured model now (a web process calls this as it starts), so the first search or question a
+    process answers does not pay the seconds of loading it. Never fails the start: a search loads it again."""
+    try:
+        encode_query("warm up", path=configured_model()[1])
+    except Exception:  # the search then reports the real problem
+        logger.warning("embedding model not loaded at start", exc_info=True)
+
+
 def encode_query(query: str, *, path: str) -> np.ndarray:
     """One search query's vector (read-only), remembered per process: clinicians repeat the same searches, and the
     query's embedding is the largest part of a search's CPU (2-15 ms by machine)."""

@@ -14,6 +14,7 @@ from ninja import Router
 from clinic.access import request_actor
 from clinic.fhir import bulk
 from clinic.fhir.capability import capability_statement, smart_configuration
+from clinic.fhir.openapi import TRANSACTION_BODY, UPDATE_BODY
 from clinic.fhir.outcome import FhirError, fhir_response, issue, operation_outcome
 from clinic.fhir.rest import fhir_everything, fhir_read, fhir_search, parse_instant
 from clinic.fhir.writes import fhir_transaction, fhir_update
@@ -57,7 +58,11 @@ def system_search(request: HttpRequest) -> HttpResponse:
                     code="not-supported")  # fmt: skip
 
 
-@router.post("/", summary="A transaction or batch Bundle (all or nothing), answered with its response Bundle")
+@router.post(
+    "/",
+    summary="A transaction or batch Bundle (all or nothing), answered with its response Bundle",
+    openapi_extra=TRANSACTION_BODY,
+)
 def transaction(request: HttpRequest) -> HttpResponse:
     return fhir_response(fhir_transaction(actor=request_actor(request), body=request.body))
 
@@ -154,7 +159,9 @@ def read(request: HttpRequest, resource_type: str, fhir_id: str) -> HttpResponse
     return fhir_response(fhir_read(actor=request_actor(request), resource_type=resource_type, fhir_id=fhir_id))
 
 
-@router.put("/{resource_type}/{fhir_id}", summary="Create or replace one resource (its id must be the URL's)")
+@router.put(
+    "/{resource_type}/{fhir_id}", summary="Create or replace one resource (its id must be the URL's)", openapi_extra=UPDATE_BODY
+)
 def update(request: HttpRequest, resource_type: str, fhir_id: str) -> HttpResponse:
     status, stored = fhir_update(actor=request_actor(request), resource_type=resource_type, fhir_id=fhir_id, body=request.body)
     return fhir_response(stored, status=status, headers={"Location": f"{base_url(request)}{resource_type}/{fhir_id}"})

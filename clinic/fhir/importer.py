@@ -113,7 +113,7 @@ def read_entries(name: str, data: bytes) -> list[Entry]:
         if len(lines) > 1 and all(line.lstrip().startswith(b"{") for line in lines):
             return _read_ndjson(name, data)
         raise UnitRejected([{"file": name, "message": f"not valid JSON: {e}"}]) from None
-    if not isinstance(doc, dict) or "resourceType" not in doc:
+    if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
         raise UnitRejected([{"file": name, "field": "resourceType", "message": "not a FHIR resource or Bundle"}])
     if doc["resourceType"] != "Bundle":
         return [Entry(0, "", doc)]
@@ -336,7 +336,7 @@ class FhirImporter:
                     errors.append(
                         {
                             "file": name,
-                            "entry": index if not index.isdigit() else int(index),
+                            "entry": int(index) if index.isascii() and index.isdigit() else index,
                             "resource_type": rtype,
                             "id": row["fhir_id"],
                             "field": "subject",

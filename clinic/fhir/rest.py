@@ -179,7 +179,7 @@ def fhir_everything(*, actor: Actor, fhir_id: str, query: list[tuple[str, str]],
 def _whole(name: str, value: str | None, low: int, high: int) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 9:
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise FhirError(400, f"{name}: {value!r} is not a whole number", expression=name)
     return max(low, min(high, int(value)))
 
