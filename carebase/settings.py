@@ -134,7 +134,8 @@ PASSWORD_HASHERS = [
     "carebase.hashers.Argon2idPasswordHasher",  # why: carebase/hashers.py
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",  # older hashes still verify, and are upgraded on sign-in
 ]
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "clinic.permissions.CachedPermissionsBackend"]
+PERMISSION_CACHE_SECONDS = env_int("PERMISSION_CACHE_SECONDS", 10)  # a revoked role reaches other processes within this
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
