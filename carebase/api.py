@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError, _default_exception
@@ -16,6 +17,7 @@ import agents.api
 import clinic.api
 import clinic.fhir.api
 import search.api
+from carebase.middleware import unavailable_response
 from clinic.access import Actor, PatientAccessDenied, parse_scopes
 from clinic.errors import InvalidInput
 from clinic.fhir.outcome import FhirError, error_response, is_fhir_request
@@ -68,6 +70,14 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
     if is_fhir_request(request):
         return error_response(422, "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors))
     return api.create_response(request, {"detail": exc.errors}, status=422)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The database is away (restarting): 503 with Retry-After, never a 500 (carebase.middleware)."""
+    logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
+    return unavailable_response(request)
 
 
 @api.exception_handler(Exception)

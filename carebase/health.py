@@ -1,0 +1,101 @@
+"""/healthz and /readyz for load balancers and orchestrators; the same figures on the steward's index status page.
+
+Answered first in the middleware stack: no session, sign-in, host check or audit (no patient data is read), and
+/healthz never touches the database, so a restarting database never gets a healthy web process restarted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+WORKER_FRESH_SECONDS = 60  # a worker whose heartbeat is older counts as gone (it writes one every 10 s)
+
+
+class Check(TypedDict, total=False):
+    status: str  # "ok", "down" or "warn"
+    ms: float
+    detail: str
+    workers: int
+    pending_chunks: int
+    queued: dict[str, int]
+
+
+def _timed(check: Callable[[], Check]) -> Check:
+    started = time.perf_counter()
+    result = check()
+    return {**result, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"status": "ok"}
+    except DatabaseError as e:  # the message names no host or password, only the kind of failure
+        return {"status": "down", "detail": f"not answering ({type(e).__name__})"}
+
+
+def _redis() -> Check:
+    from carebase.jobs import broker_ping, queue_lengths
+
+    if not broker_ping():
+        return {"status": "down", "detail": "the broker does not answer: jobs wait in the outbox or run in-process"}
+    return {"status": "ok", "queued": queue_lengths() or {}}
+
+
+def _workers() -> Check:
+    from carebase.jobs import workers_alive
+
+    alive = workers_alive(within=WORKER_FRESH_SECONDS)
+    if alive is None:
+        return {"status": "down", "detail": "unknown: the broker does not answer", "workers": 0}
+    if not alive:
+        return {"status": "warn", "detail": "no worker heartbeat: jobs queue until a worker starts", "workers": 0}
+    return {"status": "ok", "workers": alive}
+
+
+def _index_lag() -> Check:
+    from search.selectors import index_status
+
+    try:
+        pending = index_status().pending
+    except DatabaseError as e:
+        return {"status": "down", "detail": f"unknown ({type(e).__name__})"}
+    return {"status": "ok" if pending == 0 else "warn", "pending_chunks": pending}
+
+
+def readiness() -> dict[str, Any]:
+    """Each check's status and figures; ready when the database answers (pages need nothing else: without Redis
+    jobs wait in the outbox, without workers they wait in the queue, and both show here)."""
+    checks: dict[str, Check] = {"database": _timed(_database)}
+    checks["redis"] = _timed(_redis)
+    checks["workers"] = _timed(_workers)
+    if checks["database"]["status"] == "ok":
+        checks["index_lag"] = _timed(_index_lag)
+    ready = checks["database"]["status"] == "ok"
+    return {"status": "ready" if ready else "unavailable", "checks": checks}
+
+
+class HealthCheckMiddleware:
+    """First in MIDDLEWARE: /healthz (the process answers) and /readyz (it can serve: 200, else 503)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path == "/healthz":
+            return _no_store(JsonResponse({"status": "ok"}))
+        if request.path == "/readyz":
+            body = readiness()
+            return _no_store(JsonResponse(body, status=200 if body["status"] == "ready" else 503))
+        return self.get_response(request)
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
