@@ -93,11 +93,14 @@ def logged_in(clinician) -> Client:
 
 
 @pytest.fixture
-def celery_worker_real(transactional_db) -> Iterator[object]:
-    """A real Celery worker (threads, in this process) consuming the real Redis broker, all queues."""
+def celery_worker_real(transactional_db, settings) -> Iterator[object]:
+    """A real Celery worker (threads, in this process) consuming the real Redis broker, all queues. Without the
+    workers' sweep thread (carebase.sweep): its connection would outlive the test's database."""
     from celery.contrib.testing.worker import start_worker
 
     from carebase.celery import app
+
+    settings.WORKER_SWEEP_SECONDS = 0
 
     app.conf.task_always_eager = False
     with start_worker(

@@ -7,10 +7,12 @@ module: the suite's database is never stopped.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,13 +127,7 @@ def test_it_answers_503_while_the_database_is_away_and_recovers_by_itself(databa
     page = httpx.Client(base_url=base, cookies={"sessionid": session_key}, timeout=10)
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
-    def answers() -> bool:
-        try:
-            return page.get("/").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(answers, seconds=60, what=f"the web server to answer (log: {processes.log(web)[-500:]})")
+    wait_until(lambda: _answers(page), seconds=60, what=f"the web server to answer (log: {processes.log(web)[-500:]})")
     assert api.get("/api/v1/patients").status_code == 200
 
     database.stop()
@@ -142,6 +138,9 @@ def test_it_answers_503_while_the_database_is_away_and_recovers_by_itself(databa
     assert fhir.status_code == 503 and fhir.json()["resourceType"] == "OperationOutcome"
     assert {html.headers["Retry-After"], body.headers["Retry-After"]} == {"5"}
     assert page.get("/healthz").status_code == 200  # the process is up: no restart wanted from the balancer
+    ready = page.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["database"]["status"] == "down"
+    assert str(database.port) not in ready.text  # says what is down, not where it lives
 
     database.start()
     wait_until(lambda: page.get("/").status_code == 200, seconds=15, what="the pages to recover")
@@ -217,3 +216,215 @@ def test_an_embedding_batch_that_meets_a_stopped_database_is_retried_and_complet
         sql(database, "SELECT count(*) FROM search_chunkembedding")[0][0]
         == sql(database, "SELECT count(*) FROM search_chunk")[0][0]
     )
+
+
+class RedisServer:
+    """A Redis of the test's own on a free loopback port, stopped and started again on that port (append-only
+    file on: jobs already queued survive the restart, as they do on a production Redis)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"]
+        self.process = subprocess.Popen(
+            ["redis-server", *args, "--dir", str(self.folder)], stdout=subprocess.DEVNULL, start_new_session=True
+        )
+        wait_until(self.answers, seconds=10, what="redis-server to answer")
+
+    def answers(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.2).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    if not Path("/usr/bin/redis-server").exists():
+        pytest.skip("needs redis-server (apt-get install redis-server)")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+SEED_INTEGRATION = """
+from clinic.services import api_token_create, user_save
+print(api_token_create(user=user_save(username="interface-engine", roles=["integration"]), name="faults"))
+"""
+
+
+def _post_bundle(api: httpx.Client, patient_id: str) -> None:
+    posted = api.post("/api/v1/fhir", content=dumps(bundle(patient_id)), headers={"Content-Type": "application/fhir+json"})
+    assert posted.status_code in (200, 201), posted.text
+
+
+def test_jobs_wait_in_the_outbox_while_redis_is_away_and_nothing_is_lost(database, processes, own_redis):
+    env = database.env(REDIS_URL=own_redis.url, JOBS_INLINE_WITHOUT_BROKER="false", WORKER_SWEEP_SECONDS="1")
+    token, session_key = database.python(SEED_USER).split()
+    integration = database.python(SEED_INTEGRATION).strip()
+    port = free_port()
+    web = processes.start("web", {**env, "PORT": str(port)})
+    base = f"http://127.0.0.1:{port}"
+    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {integration}"}, timeout=15)
+    page = httpx.Client(base_url=base, cookies={"sessionid": session_key}, timeout=15)
+    wait_until(lambda: _answers(page), seconds=60, what=f"the web server (log: {processes.log(web)[-500:]})")
+    outbox = "SELECT count(*) FROM carebase_pendingjob"
+
+    _post_bundle(api, "outbox-before")  # Redis up: its indexing job goes to the queue
+    own_redis.stop()
+    _post_bundle(api, "outbox-during")  # Redis away: the import succeeds, its job waits in the outbox
+    assert page.get("/").status_code == 200
+    ready = page.get("/readyz")  # pages need no Redis: still ready, the broker shown down
+    assert ready.status_code == 200 and ready.json()["checks"]["redis"]["status"] == "down"
+    assert sql(database, outbox)[0][0] >= 1
+    own_redis.start()
+
+    worker = processes.start("worker", env)  # its sweep sends the outbox; it takes the queue, old and new
+    patients_indexed = (
+        "SELECT count(DISTINCT p.fhir_id) FROM search_chunk c JOIN clinic_patient p ON p.id = c.patient_id "
+        "WHERE p.fhir_id LIKE 'outbox-%'"
+    )
+    wait_until(
+        lambda: sql(database, patients_indexed)[0][0] == 2,
+        seconds=90,
+        what=f"both imports' indexing jobs to run (worker log: {processes.log(worker)[-800:]})",
+    )
+    assert sql(database, outbox)[0][0] == 0
+    assert " 500 " not in processes.log(web)
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture
+def model_server() -> Iterator[str]:
+    """The fake OpenAI-compatible server (tests.agents.fake_openai), answering several workers at once."""
+    from http.server import ThreadingHTTPServer
+
+    from tests.agents.fake_openai import FakeOpenAI
+
+    FakeOpenAI.reset()
+    FakeOpenAI.hold = threading.Event()  # each streamed reply stops halfway until released
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    FakeOpenAI.hold.set()
+    server.shutdown()
+
+
+SEED_DRAFT = """
+from agents.services import draft_create
+from clinic import models as m
+from clinic.access import Actor
+from clinic.services import fhir_import_bytes, user_save
+from tests.access import on_care_team
+from tests.clinic.fhir_factory import bundle, dumps
+user = user_save(username="dr_drafts", roles=["clinician"])
+fhir_import_bytes(name="chart.json", data=dumps(bundle("draft-chart")))
+patient = m.Patient.objects.get(fhir_id="draft-chart")
+on_care_team(user, patient)
+print(draft_create(actor=Actor(user=user, channel="web"), patient=patient, kind="progress_note").pk)
+"""
+
+
+def test_a_draft_whose_worker_is_killed_mid_way_is_finished_by_the_next_worker(database, processes, queues_cleared, model_server):
+    from tests.agents.fake_openai import FakeOpenAI
+
+    llm = {"LLM_BACKEND": "openai", "LLM_BASE_URL": model_server, "LLM_MODEL": "served-model"}
+    env = database.env(**llm, DRAFT_LEASE_SECONDS="3", WORKER_SWEEP_SECONDS="0")
+    draft_id = int(subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()\n" + SEED_DRAFT],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
+    ).stdout.split()[-1])  # fmt: skip
+    status = f"SELECT status FROM agents_draft WHERE id = {draft_id}"
+
+    first = processes.start("worker", env)
+    wait_until(
+        lambda: FakeOpenAI.requests and sql(database, status)[0][0] == "running",
+        seconds=90, what=f"the first worker to be writing the draft (log: {processes.log(first)[-800:]})",
+    )  # fmt: skip
+    processes.kill(first)  # the worker and its pool, SIGKILL: no chance to hand the job back
+    assert sql(database, status)[0][0] == "running"
+
+    FakeOpenAI.hold.set()  # the model answers in full from now on
+    # The next worker takes jobs left taken by a dead worker once JOB_VISIBILITY_TIMEOUT old, and the draft, written
+    # to by nobody for DRAFT_LEASE_SECONDS, is claimed again.
+    second = processes.start("worker", {**env, "JOB_VISIBILITY_TIMEOUT": "3"})
+    wait_until(
+        lambda: sql(database, status)[0][0] in ("ready", "failed"),
+        seconds=90, what=f"the second worker to finish the draft (log: {processes.log(second)[-800:]})",
+    )  # fmt: skip
+    assert sql(database, status)[0][0] == "ready"
+    assert (
+        sql(database, f"SELECT count(*) FROM agents_draft WHERE id = {draft_id} AND sections::text LIKE '%citations%'")[0][0] == 1
+    )
+
+
+@pytest.mark.django_db
+def test_it_fails_a_draft_its_worker_abandoned_when_the_chart_is_shown_and_retries_it(
+    logged_in, clinician, settings, django_capture_on_commit_callbacks
+):
+    from agents.models import Draft
+    from clinic import models as m
+    from clinic.audit import Action
+    from clinic.models import AuditEvent
+    from tests.access import on_care_team
+
+    patient = m.Patient.objects.create(fhir_id="abandoned-1", name="Ada Abandoned")
+    on_care_team(clinician, patient)
+    settings.DRAFT_LEASE_SECONDS = 60
+    draft = Draft.objects.create(patient=patient, kind="progress_note", status=Draft.Status.RUNNING, created_by=clinician)
+    Draft.objects.filter(pk=draft.pk).update(updated_at=draft.updated_at - dt.timedelta(seconds=61))
+
+    page = logged_in.get(f"/assistant/drafts/{draft.pk}/", HTTP_HX_REQUEST="true")
+    assert b"worker writing this draft stopped" in page.content and b'data-testid="draft-retry"' in page.content
+    assert Draft.objects.get(pk=draft.pk).status == Draft.Status.FAILED
+
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = logged_in.post(f"/assistant/drafts/{draft.pk}/retry/", HTTP_HX_REQUEST="true")
+    assert retried.status_code == 200
+    assert Draft.objects.get(pk=draft.pk).status == Draft.Status.READY  # the extractive backend writes at once
+    assert AuditEvent.objects.filter(action=Action.DRAFT_CREATE, target=f"draft:{draft.pk}", detail__retry=True).exists()
+    again = logged_in.post(f"/assistant/drafts/{draft.pk}/retry/", HTTP_HX_REQUEST="true")
+    assert again.status_code == 400 and b"only a failed draft can be retried" in again.content
+
+
+def test_healthz_answers_without_the_database_or_a_session(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.django_db
+def test_readyz_reports_each_check_with_its_figures_and_no_secrets(client, settings):
+    body = client.get("/readyz")
+    assert body.status_code == 200, body.content
+    checks = body.json()["checks"]
+    assert body.json()["status"] == "ready" and set(checks) == {"database", "redis", "workers", "index_lag"}
+    assert checks["database"]["status"] == "ok" and checks["database"]["ms"] >= 0
+    assert checks["index_lag"]["pending_chunks"] == 0
+    assert checks["workers"]["status"] in ("ok", "warn")
+    assert settings.SECRET_KEY not in body.content.decode() and "password" not in body.content.decode()
+
+
+def test_the_index_status_page_shows_the_readiness_figures(db, steward):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(steward)
+    page = client.get("/admin/search/chunk/status/")
+    assert page.status_code == 200
+    assert b'id="readiness"' in page.content and b"chunks waiting for a vector" in page.content
