@@ -17,6 +17,7 @@ import agents.api
 import clinic.api
 import clinic.fhir.api
 import search.api
+from carebase.files import StorageFull
 from carebase.middleware import unavailable_response
 from clinic.access import Actor, PatientAccessDenied, parse_scopes
 from clinic.errors import InvalidInput
@@ -78,6 +79,12 @@ def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
     """The database is away (restarting): 503 with Retry-After, never a 500 (carebase.middleware)."""
     logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
     return unavailable_response(request)
+
+
+@api.exception_handler(StorageFull)
+def storage_full(request: HttpRequest, exc: StorageFull) -> HttpResponse:
+    logger.error("storage full during %s %s: %s", request.method, request.path, exc)
+    return _problem(request, 507, f"the server's disk is full; nothing was stored ({exc.strerror})")
 
 
 @api.exception_handler(Exception)

@@ -13,6 +13,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
+from carebase.files import StorageFull
+
 logger = logging.getLogger("carebase.unavailable")
 RETRY_AFTER_SECONDS = 5
 MESSAGE = "The database is not answering (it may be restarting). Nothing was changed; try again in a few seconds."
@@ -24,21 +26,22 @@ def is_database_unavailable(exc: BaseException | None) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
-def unavailable_response(request: HttpRequest) -> HttpResponse:
-    """503: `{"detail": …}` under /api/ (an OperationOutcome under the FHIR base), a page for browsers."""
+def unavailable_response(request: HttpRequest, *, status: int = 503, message: str = MESSAGE) -> HttpResponse:
+    """503 (or 507, disk full): `{"detail": …}` under /api/ (an OperationOutcome under the FHIR base), a page for
+    browsers."""
     response: HttpResponse
     if request.path.startswith("/api/"):
         from clinic.fhir.outcome import error_response, is_fhir_request
 
         if is_fhir_request(request):
-            response = error_response(503, MESSAGE)
+            response = error_response(status, message)
         else:
-            response = JsonResponse({"detail": MESSAGE}, status=503)
+            response = JsonResponse({"detail": message}, status=status)
     else:
         # No request context: the context processors would ask the database for the user.
-        response = HttpResponse(
-            render_to_string("503.html", {"message": MESSAGE, "retry_after": RETRY_AFTER_SECONDS}), status=503
-        )
+        title = "Carebase is briefly unavailable" if status == 503 else "Carebase could not store this"
+        context = {"title": title, "message": message, "retry_after": RETRY_AFTER_SECONDS}
+        response = HttpResponse(render_to_string("503.html", context), status=status)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     return response
@@ -62,6 +65,10 @@ class DatabaseUnavailableMiddleware:
         if is_database_unavailable(exception):
             logger.warning("database unavailable during %s %s: %s", request.method, request.path, exception)
             return unavailable_response(request)
+        if isinstance(exception, StorageFull):
+            logger.error("storage full during %s %s: %s", request.method, request.path, exception)
+            message = f"The server's disk is full: nothing was stored ({exception.strerror}). Tell the administrator."
+            return unavailable_response(request, status=507, message=message)
         return None
 
 

@@ -428,3 +428,69 @@ def test_the_index_status_page_shows_the_readiness_figures(db, steward):
     page = client.get("/admin/search/chunk/status/")
     assert page.status_code == 200
     assert b'id="readiness"' in page.content and b"chunks waiting for a vector" in page.content
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 kB tmpfs: a real file system that fills up (needs root, as on the CI machine)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({made.stderr.strip()}); the RLIMIT_FSIZE test covers the write")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.django_db
+def test_a_dicom_import_onto_a_full_disk_names_the_fault_leaves_no_half_file_and_a_rerun_completes(settings, tiny_disk):
+    from pydicom.data import get_testdata_file
+
+    from clinic import models as m
+    from clinic.imaging import dicom_import
+
+    source = Path(get_testdata_file("CT_small.dcm", download=False) or "")
+    if not source.is_file():
+        pytest.skip("pydicom's CT_small.dcm is not in the installed wheel")
+    patient = m.Patient.objects.create(fhir_id="full-disk", name="Disk Full")
+    settings.MEDIA_ROOT = tiny_disk
+    assert source.stat().st_size > 16 * 1024
+
+    failed = dicom_import(paths=[source], patient=patient).run
+    assert failed.units_failed == 1 and "no room to write" in failed.errors[0]["message"]
+    assert "No space left on device" in failed.errors[0]["message"]
+    assert not any(name.endswith(".dcm") or ".tmp" in name for name in _files(tiny_disk))  # whole files or none
+    assert not m.ImagingInstance.objects.exists()
+
+    subprocess.run(["mount", "-o", "remount,size=4m", str(tiny_disk)], check=True)  # space freed
+    done = dicom_import(paths=[source], patient=patient).run
+    assert done.units_failed == 0 and m.ImagingInstance.objects.count() == 1
+    assert [n for n in _files(tiny_disk) if n.endswith(".dcm")] and not [n for n in _files(tiny_disk) if ".tmp" in n]
+
+
+WRITE_OVER_THE_LIMIT = """
+import resource, sys
+from pathlib import Path
+from carebase.files import StorageFull, write_atomically
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))  # Python ignores SIGXFSZ: writes fail with EFBIG
+try:
+    write_atomically(Path(sys.argv[1]) / "dataset" / "data.jsonl", (b"x" * 8192 for _ in range(32)))
+except StorageFull as e:
+    print(e)
+"""
+
+
+def test_a_file_over_the_size_limit_is_a_clear_error_and_leaves_nothing(tmp_path):
+    """The same fault where no tmpfs can be mounted: the process's file size limit (RLIMIT_FSIZE → EFBIG)."""
+    done = subprocess.run(
+        [sys.executable, "-c", WRITE_OVER_THE_LIMIT, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no room to write data.jsonl" in done.stdout and "File too large" in done.stdout
+    assert _files(tmp_path) == []
