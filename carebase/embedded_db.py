@@ -114,10 +114,10 @@ def database_connections(
     if pool_size < 0:
         raise ImproperlyConfigured(f"DATABASE_POOL_SIZE={pool_size}: expected 0 (no pool) or more connections")
     if pool_size:
-        # Django refuses persistent connections with a pool: the pool keeps them, and checks each one it hands out.
-        pool = {"min_size": 1, "max_size": pool_size, "timeout": 10, "check": "check_connection"}
-        config |= {"CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": False}
-        config["OPTIONS"]["pool"] = pool
+        # Django refuses persistent connections with a pool: the pool keeps them, and checks each one it hands out
+        # (CONN_HEALTH_CHECKS), so a restarted server is reconnected to.
+        config |= {"CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True}
+        config["OPTIONS"]["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
     if pgbouncer:
         config |= {"CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": False, "DISABLE_SERVER_SIDE_CURSORS": True}
         config["OPTIONS"] |= {"prepare_threshold": None, "server_side_binding": False}
