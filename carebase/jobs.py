@@ -65,7 +65,7 @@ def _send(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
                 outbox_flush()
             return
     if settings.JOBS_INLINE_WITHOUT_BROKER:
-        logger.warning("No broker at %s (%s): running %s in this process", _broker_name(), why, task.name)
+        logger.warning("No broker at %s: running %s in this process (%s)", _broker_name(), task.name, why)
         task.apply(args=args, kwargs=kwargs)
     else:
         _keep(task.name, args, kwargs, why)
