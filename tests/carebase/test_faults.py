@@ -51,6 +51,9 @@ def sql(instance: PostgresInstance, query: str) -> list[tuple]:
         return conn.execute(query).fetchall()
 
 
+ONE_PROCESS = "--concurrency 1"  # a worker of one pool process: the same code path, less start-up on two cores
+
+
 class Processes:
     """Servers and workers a test starts in their own process groups, all stopped at the end, logs kept."""
 
@@ -58,11 +61,12 @@ class Processes:
         self.log_dir = log_dir
         self.running: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(self, procfile_kind: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def start(self, procfile_kind: str, env: dict[str, str], *, also: str = "") -> subprocess.Popen[bytes]:
+        """The Procfile's command for `procfile_kind`, with `also` appended (later options win)."""
         line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith(f"{procfile_kind}:"))
         log = self.log_dir / f"{procfile_kind}-{len(self.running)}.log"
         process = subprocess.Popen(
-            ["bash", "-c", "exec " + line.split(":", 1)[1].strip()],
+            ["bash", "-c", "exec " + line.split(":", 1)[1].strip() + " " + also],
             cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         self.running.append((process, log))
@@ -207,7 +211,7 @@ def test_an_embedding_batch_that_meets_a_stopped_database_is_retried_and_complet
     assert sql(database, PENDING_CHUNKS)[0][0] > 0
 
     database.stop()
-    worker = processes.start("worker", database.env())
+    worker = processes.start("worker", database.env(), also=ONE_PROCESS)
     wait_until(lambda: "Retry in" in processes.log(worker), seconds=90, what="a batch to meet the stopped database and retry")
     assert "OperationalError" in processes.log(worker)
     database.start()
@@ -351,7 +355,7 @@ def test_a_draft_whose_worker_is_killed_mid_way_is_finished_by_the_next_worker(d
     ).stdout.split()[-1])  # fmt: skip
     status = f"SELECT status FROM agents_draft WHERE id = {draft_id}"
 
-    first = processes.start("worker", env)
+    first = processes.start("worker", env, also=ONE_PROCESS)
     wait_until(
         lambda: FakeOpenAI.requests and sql(database, status)[0][0] == "running",
         seconds=90, what=f"the first worker to be writing the draft (log: {processes.log(first)[-800:]})",
@@ -362,7 +366,7 @@ def test_a_draft_whose_worker_is_killed_mid_way_is_finished_by_the_next_worker(d
     FakeOpenAI.hold.set()  # the model answers in full from now on
     # The next worker takes jobs left taken by a dead worker once JOB_VISIBILITY_TIMEOUT old, and the draft, written
     # to by nobody for DRAFT_LEASE_SECONDS, is claimed again.
-    second = processes.start("worker", {**env, "JOB_VISIBILITY_TIMEOUT": "3"})
+    second = processes.start("worker", {**env, "JOB_VISIBILITY_TIMEOUT": "3"}, also=ONE_PROCESS)
     wait_until(
         lambda: sql(database, status)[0][0] in ("ready", "failed"),
         seconds=90, what=f"the second worker to finish the draft (log: {processes.log(second)[-800:]})",
