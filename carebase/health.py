@@ -59,24 +59,33 @@ def _workers() -> Check:
     return {"status": "ok", "workers": alive}
 
 
-def _index_lag() -> Check:
+_lag_counted: tuple[float, int] = (0.0, 0)
+LAG_FRESH_SECONDS = 15  # counting a million chunks takes a moment: probes every few seconds reuse the count
+
+
+def _index_lag(*, fresh: bool) -> Check:
+    global _lag_counted
     from search.selectors import index_status
 
-    try:
-        pending = index_status().pending
-    except DatabaseError as e:
-        return {"status": "down", "detail": f"unknown ({type(e).__name__})"}
+    counted_at, pending = _lag_counted
+    if fresh or time.monotonic() - counted_at > LAG_FRESH_SECONDS:
+        try:
+            pending = index_status().pending
+        except DatabaseError as e:
+            return {"status": "down", "detail": f"unknown ({type(e).__name__})"}
+        _lag_counted = (time.monotonic(), pending)
     return {"status": "ok" if pending == 0 else "warn", "pending_chunks": pending}
 
 
-def readiness() -> dict[str, Any]:
+def readiness(*, fresh: bool = False) -> dict[str, Any]:
     """Each check's status and figures; ready when the database answers (pages need nothing else: without Redis
-    jobs wait in the outbox, without workers they wait in the queue, and both show here)."""
+    jobs wait in the outbox, without workers they wait in the queue, and both show here). `fresh`: count the index
+    lag now (the steward's page) rather than reuse a count of the last seconds (probes)."""
     checks: dict[str, Check] = {"database": _timed(_database)}
     checks["redis"] = _timed(_redis)
     checks["workers"] = _timed(_workers)
     if checks["database"]["status"] == "ok":
-        checks["index_lag"] = _timed(_index_lag)
+        checks["index_lag"] = _timed(lambda: _index_lag(fresh=fresh))
     ready = checks["database"]["status"] == "ok"
     return {"status": "ready" if ready else "unavailable", "checks": checks}
 

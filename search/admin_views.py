@@ -49,7 +49,7 @@ def index_status_view(request: HttpRequest) -> HttpResponse:
         "visibility_timeout": settings.JOB_VISIBILITY_TIMEOUT,
         "broker": maybe_sanitize_url(settings.CELERY_BROKER_URL),
         "knowledge_documents": KnowledgeDocument.objects.count(),
-        "readiness": readiness(),  # what /readyz tells the load balancer
+        "readiness": readiness(fresh=True),  # what /readyz tells the load balancer
     }
     return TemplateResponse(request, "admin/search/index_status.html", context)
 

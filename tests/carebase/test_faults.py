@@ -414,6 +414,9 @@ def test_healthz_answers_without_the_database_or_a_session(client):
 
 @pytest.mark.django_db
 def test_readyz_reports_each_check_with_its_figures_and_no_secrets(client, settings):
+    from carebase import health
+
+    health._lag_counted = (0.0, 0)  # no count left by an earlier test of this process
     body = client.get("/readyz")
     assert body.status_code == 200, body.content
     checks = body.json()["checks"]
