@@ -481,6 +481,30 @@ def test_a_dicom_import_onto_a_full_disk_names_the_fault_leaves_no_half_file_and
     assert [n for n in _files(tiny_disk) if n.endswith(".dcm")] and not [n for n in _files(tiny_disk) if ".tmp" in n]
 
 
+@pytest.mark.django_db
+def test_a_dataset_built_onto_a_full_disk_fails_with_the_reason_leaves_nothing_and_builds_after(settings, tiny_disk):
+    from clinic import models as m
+    from clinic.curation import dataset_build, dataset_create
+    from tests.clinic.test_datasets import make_patient
+
+    subprocess.run(["mount", "-o", "remount,size=4k", str(tiny_disk)], check=True)  # one page: the card fits, no more
+    settings.MEDIA_ROOT = tiny_disk
+    story = "Seen for cough and fever; chest clear, no wheeze, advised fluids and rest, review in a week. " * 80
+    for given, birth in (("Ada", "1960-05-17"), ("Grace", "1962-12-09"), ("Joan", "1961-03-02")):
+        make_patient(given=given, family="Tester", gender="female", birth=birth, postal="02139", note=story)
+    dataset = dataset_create(name="full-disk", content=["notes"], min_cell=1)
+
+    failed = dataset_build(dataset_id=dataset.pk)
+    assert failed is not None and failed.status == m.Dataset.Status.FAILED
+    assert "no room to write" in failed.error and "free space and retry" in failed.error
+    assert _files(tiny_disk) == []  # not a half dataset, not a temporary file
+
+    subprocess.run(["mount", "-o", "remount,size=4m", str(tiny_disk)], check=True)
+    built = dataset_build(dataset_id=dataset.pk)
+    assert built is not None and built.status == m.Dataset.Status.READY
+    assert (Path(settings.MEDIA_ROOT) / built.file / "data.jsonl").stat().st_size > 4096
+
+
 WRITE_OVER_THE_LIMIT = """
 import resource, sys
 from pathlib import Path
