@@ -23,6 +23,7 @@ class Check(TypedDict, total=False):
     workers: int
     pending_chunks: int
     queued: dict[str, int]
+    outbox: int
 
 
 def _timed(check: Callable[[], Check]) -> Check:
@@ -43,9 +44,21 @@ def _database() -> Check:
 def _redis() -> Check:
     from carebase.jobs import broker_ping, queue_lengths
 
+    waiting = _outbox()
     if not broker_ping():
-        return {"status": "down", "detail": "the broker does not answer: jobs wait in the outbox or run in-process"}
-    return {"status": "ok", "queued": queue_lengths() or {}}
+        detail = "the broker does not answer: jobs wait in the outbox or run in-process"
+        return {"status": "down", "detail": detail, "outbox": waiting}
+    return {"status": "ok" if waiting == 0 else "warn", "queued": queue_lengths() or {}, "outbox": waiting}
+
+
+def _outbox() -> int:
+    """Jobs kept while the broker was away, not yet sent (-1: unknown, the database is away too)."""
+    from carebase.models import PendingJob
+
+    try:
+        return PendingJob.objects.count()
+    except DatabaseError:
+        return -1
 
 
 def _workers() -> Check:

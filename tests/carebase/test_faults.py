@@ -289,6 +289,7 @@ def test_jobs_wait_in_the_outbox_while_redis_is_away_and_nothing_is_lost(databas
     assert page.get("/").status_code == 200
     ready = page.get("/readyz")  # pages need no Redis: still ready, the broker shown down
     assert ready.status_code == 200 and ready.json()["checks"]["redis"]["status"] == "down"
+    assert ready.json()["checks"]["redis"]["outbox"] >= 1
     assert sql(database, outbox)[0][0] >= 1
     own_redis.start()
 
@@ -303,6 +304,8 @@ def test_jobs_wait_in_the_outbox_while_redis_is_away_and_nothing_is_lost(databas
         what=f"both imports' indexing jobs to run (worker log: {processes.log(worker)[-800:]})",
     )
     assert sql(database, outbox)[0][0] == 0
+    checks = page.get("/readyz").json()["checks"]  # the worker's heartbeat, written by its sweep
+    assert checks["workers"]["workers"] == 1 and checks["redis"] == {**checks["redis"], "status": "ok", "outbox": 0}
     assert " 500 " not in processes.log(web)
 
 
