@@ -193,6 +193,15 @@ def drafts_abandoned_fail(*, patient: m.Patient | None = None) -> int:
     return abandoned.update(status=Draft.Status.FAILED, error=ABANDONED, partial_text="", updated_at=timezone.now())
 
 
+def exchanges_abandoned_fail() -> int:
+    """Fail answers still running DRAFT_LEASE_SECONDS after the question (an answer takes seconds: its worker died).
+    The clinician asks again; nothing else depends on the exchange."""
+    asked_before = timezone.now() - dt.timedelta(seconds=settings.DRAFT_LEASE_SECONDS)
+    failed = {"answer": "The assistant stopped before answering (its worker restarted); ask again.", "sentences": []}
+    abandoned = AssistantExchange.objects.filter(status=AssistantExchange.Status.RUNNING, asked_at__lt=asked_before)
+    return abandoned.update(status=AssistantExchange.Status.FAILED, answer={**failed, "error": "worker lost"}, partial_text="")
+
+
 def runs_inline() -> bool:
     """Whether generation is cheap enough to run in a web request (no model involved)."""
     return llm.backend_name() == "extractive"

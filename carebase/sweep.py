@@ -13,19 +13,19 @@ logger = logging.getLogger("carebase.sweep")
 
 def sweep(*, hostname: str) -> None:
     """One round; each part on its own, so a broker or database that is away stops only what needs it."""
-    from agents.services import drafts_abandoned_fail
+    from agents.services import drafts_abandoned_fail, exchanges_abandoned_fail
     from carebase.jobs import broker_ping, outbox_flush, worker_heartbeat
 
     for name, part in (
         ("heartbeat", lambda: worker_heartbeat(hostname)),
         ("outbox", lambda: broker_ping() and outbox_flush()),
         ("abandoned drafts", drafts_abandoned_fail),
+        ("abandoned answers", exchanges_abandoned_fail),
     ):
         try:
             part()
         except Exception as e:  # the next round tries again; a sweep must never stop the worker
             logger.warning("sweep %s: %s: %s", name, type(e).__name__, e)
-    connection.close()  # this thread's connection: none is held between rounds
 
 
 class Sweeper:
@@ -45,4 +45,5 @@ class Sweeper:
     def _run(self) -> None:
         while not self._stop.is_set():
             sweep(hostname=self.hostname)
+            connection.close()  # this thread's connection: none is held between rounds
             self._stop.wait(self.every)

@@ -409,6 +409,29 @@ def test_it_fails_a_draft_its_worker_abandoned_when_the_chart_is_shown_and_retri
     assert again.status_code == 400 and b"only a failed draft can be retried" in again.content
 
 
+@pytest.mark.django_db
+def test_the_workers_sweep_fails_drafts_and_answers_their_dead_worker_left_running(clinician, settings):
+    from agents.models import AssistantExchange, Draft
+    from carebase.sweep import sweep
+    from clinic import models as m
+
+    patient = m.Patient.objects.create(fhir_id="swept-1", name="Sam Swept")
+    settings.DRAFT_LEASE_SECONDS = 60
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=61)
+    stale = Draft.objects.create(patient=patient, kind="progress_note", status=Draft.Status.RUNNING)
+    Draft.objects.filter(pk=stale.pk).update(updated_at=long_ago)
+    writing = Draft.objects.create(patient=patient, kind="referral_letter", status=Draft.Status.RUNNING)
+    asked = AssistantExchange.objects.create(
+        patient=patient, user=clinician, question="HbA1c?", status=AssistantExchange.Status.RUNNING, asked_at=long_ago
+    )
+
+    sweep(hostname="sweep-test")
+
+    assert Draft.objects.get(pk=stale.pk).status == Draft.Status.FAILED
+    assert Draft.objects.get(pk=writing.pk).status == Draft.Status.RUNNING  # its worker wrote within the lease
+    assert AssistantExchange.objects.get(pk=asked.pk).status == AssistantExchange.Status.FAILED
+
+
 def test_healthz_answers_without_the_database_or_a_session(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
