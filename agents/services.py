@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agents import drafting, grounding, llm
@@ -152,14 +153,53 @@ def draft_create(
         target=f"draft:{draft.pk}",
         detail={"kind": kind, "encounter": encounter_id},
     )
+    _draft_start(draft)
+    return draft
+
+
+def _draft_start(draft: Draft) -> None:
     if runs_inline():
         transaction.on_commit(lambda: draft_generate(draft_id=draft.pk))
-        return draft
+        return
     from agents.tasks import draft_generate_task
     from carebase.jobs import enqueue
 
     enqueue(draft_generate_task, draft.pk)
+
+
+@transaction.atomic
+def draft_retry(*, actor: Actor, draft: Draft) -> Draft:
+    """Write a failed draft again (its worker died, or the model failed): pending, then generated as when created."""
+    require_access(actor=actor, patient=draft.patient, write=True)
+    if not Draft.objects.filter(pk=draft.pk, status=Draft.Status.FAILED).update(
+        status=Draft.Status.PENDING, error="", sections=[], partial_text="", updated_at=timezone.now()
+    ):
+        raise InvalidInput(f"draft {draft.pk} is {draft.status}; only a failed draft can be retried")
+    audit(actor=actor, action=Action.DRAFT_CREATE, patient=draft.patient, target=f"draft:{draft.pk}", detail={"retry": True})
+    _draft_start(draft)
     return draft
+
+
+ABANDONED = "The worker writing this draft stopped (restarted or killed) before it finished; nothing was saved. Retry."
+
+
+def drafts_abandoned_fail(*, patient: m.Patient | None = None) -> int:
+    """Fail running drafts whose worker has written nothing for DRAFT_LEASE_SECONDS (it died: a live one updates the
+    draft as each section comes). Run by every worker's sweep and when a chart's drafts are shown."""
+    lease_start = timezone.now() - dt.timedelta(seconds=settings.DRAFT_LEASE_SECONDS)
+    abandoned = Draft.objects.filter(status=Draft.Status.RUNNING, updated_at__lt=lease_start)
+    if patient is not None:
+        abandoned = abandoned.filter(patient=patient)
+    return abandoned.update(status=Draft.Status.FAILED, error=ABANDONED, partial_text="", updated_at=timezone.now())
+
+
+def exchanges_abandoned_fail() -> int:
+    """Fail answers still running DRAFT_LEASE_SECONDS after the question (an answer takes seconds: its worker died).
+    The clinician asks again; nothing else depends on the exchange."""
+    asked_before = timezone.now() - dt.timedelta(seconds=settings.DRAFT_LEASE_SECONDS)
+    failed = {"answer": "The assistant stopped before answering (its worker restarted); ask again.", "sentences": []}
+    abandoned = AssistantExchange.objects.filter(status=AssistantExchange.Status.RUNNING, asked_at__lt=asked_before)
+    return abandoned.update(status=AssistantExchange.Status.FAILED, answer={**failed, "error": "worker lost"}, partial_text="")
 
 
 def runs_inline() -> bool:
@@ -168,8 +208,13 @@ def runs_inline() -> bool:
 
 
 def draft_generate(*, draft_id: int) -> None:
-    """Fill a pending draft's sections (idempotent: only a pending draft is claimed, by one worker)."""
-    if not Draft.objects.filter(pk=draft_id, status=Draft.Status.PENDING).update(status=Draft.Status.RUNNING):
+    """Fill a pending draft's sections (idempotent: only a pending draft is claimed, by one worker; or a running one
+    whose worker died, when its job comes back to another worker after DRAFT_LEASE_SECONDS without a word)."""
+    lease_start = timezone.now() - dt.timedelta(seconds=settings.DRAFT_LEASE_SECONDS)
+    claimable = Draft.objects.filter(pk=draft_id).filter(
+        Q(status=Draft.Status.PENDING) | Q(status=Draft.Status.RUNNING, updated_at__lt=lease_start)
+    )
+    if not claimable.update(status=Draft.Status.RUNNING, partial_text="", updated_at=timezone.now()):
         return
     draft = Draft.objects.select_related("patient", "encounter").get(pk=draft_id)
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("drafts/<int:draft_id>/", views.draft_detail, name="draft_detail"),
     path("drafts/<int:draft_id>/edit/", views.draft_edit, name="draft_edit"),
     path("drafts/<int:draft_id>/sign/", views.draft_sign, name="draft_sign"),
+    path("drafts/<int:draft_id>/retry/", views.draft_retry, name="draft_retry"),
     path("feedback/", views.feedback, name="feedback"),
     path("quality/", views.quality_page, name="quality"),
 ]

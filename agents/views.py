@@ -65,6 +65,7 @@ def panel(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = chart_or_403(request, patient_id)
     actor = request_actor(request)
     history = services.conversation_read(actor=actor, patient=patient)
+    services.drafts_abandoned_fail(patient=patient)  # shown failed, with their retry button, never "running" forever
     exchanges = [_exchange_context(patient, x.as_answer(), x.question) for x in history]
     drafts = [_draft_context(d) for d in services.patient_drafts_read(actor=actor, patient=patient, open_only=True)]
     return render(request, f"{PANEL}#history", {"patient": patient, "exchanges": exchanges, "drafts": drafts})
@@ -105,6 +106,19 @@ def draft_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 def draft_detail(request: HttpRequest, draft_id: int) -> HttpResponse:
+    draft = _draft_or_404(request, draft_id)
+    if draft.status == Draft.Status.RUNNING and services.drafts_abandoned_fail(patient=draft.patient):
+        draft = _draft_or_404(request, draft_id)
+    return _draft_response(request, draft)
+
+
+@require_POST
+def draft_retry(request: HttpRequest, draft_id: int) -> HttpResponse:
+    draft = _draft_or_404(request, draft_id)
+    try:
+        services.draft_retry(actor=request_actor(request), draft=draft)
+    except InvalidInput as e:
+        return render(request, f"{PANEL}#error", {"message": str(e)}, status=400)
     return _draft_response(request, _draft_or_404(request, draft_id))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError, _default_exception
@@ -17,6 +17,8 @@ import agents.api
 import clinic.api
 import clinic.fhir.api
 import search.api
+from carebase.files import StorageFull
+from carebase.middleware import unavailable_response
 from clinic.access import Actor, PatientAccessDenied, parse_scopes
 from clinic.errors import InvalidInput
 from clinic.fhir.outcome import FhirError, error_response, is_fhir_request
@@ -72,6 +74,20 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors]
     detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or "invalid request"
     return api.create_response(request, {"detail": detail, "errors": errors}, status=422)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The database is away (restarting): 503 with Retry-After, never a 500 (carebase.middleware)."""
+    logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
+    return unavailable_response(request)
+
+
+@api.exception_handler(StorageFull)
+def storage_full(request: HttpRequest, exc: StorageFull) -> HttpResponse:
+    logger.error("storage full during %s %s: %s", request.method, request.path, exc)
+    return _problem(request, 507, f"the server's disk is full; nothing was stored ({exc.strerror})")
 
 
 @api.exception_handler(Exception)

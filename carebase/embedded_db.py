@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import dj_database_url
 import psutil
+from django.core.exceptions import ImproperlyConfigured
 
 logger = logging.getLogger(__name__)
 
@@ -94,4 +95,30 @@ def database_from_url(url: str) -> dict[str, Any]:
     config["USER"] = config["USER"] or "postgres"
     # Parameters travel separately from the SQL: bulk upserts skip psycopg's Python-side quoting of arrays.
     options["server_side_binding"] = True
+    return config
+
+
+def database_connections(
+    config: dict[str, Any], *, pool_size: int = 0, pgbouncer: bool = False, connect_timeout: int = 5
+) -> dict[str, Any]:
+    """How each process holds its connections (docs/operations.md).
+
+    Default: one persistent connection per thread, checked before reuse, so a restarted server is reconnected to.
+    `pool_size`: psycopg's pool in each process (Django 5.2), for many threads sharing few connections.
+    `pgbouncer`: behind PgBouncer in transaction mode: no server-side cursors or prepared statements (a later
+    transaction may run on another server connection), and no persistent connection (PgBouncer keeps those).
+    """
+    config = {**config, "OPTIONS": {**config.get("OPTIONS", {}), "connect_timeout": connect_timeout}}
+    if pool_size and pgbouncer:
+        raise ImproperlyConfigured("DATABASE_POOL_SIZE and DATABASE_PGBOUNCER: choose one (PgBouncer is the pool)")
+    if pool_size < 0:
+        raise ImproperlyConfigured(f"DATABASE_POOL_SIZE={pool_size}: expected 0 (no pool) or more connections")
+    if pool_size:
+        # Django refuses persistent connections with a pool: the pool keeps them, and checks each one it hands out
+        # (CONN_HEALTH_CHECKS), so a restarted server is reconnected to.
+        config |= {"CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True}
+        config["OPTIONS"]["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
+    if pgbouncer:
+        config |= {"CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": False, "DISABLE_SERVER_SIDE_CURSORS": True}
+        config["OPTIONS"] |= {"prepare_threshold": None, "server_side_binding": False}
     return config

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from carebase.embedded_db import database_from_url, embedded_database
+from carebase.embedded_db import database_connections, database_from_url, embedded_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "carebase",  # the jobs outbox (carebase.models)
     "pgtrigger",
     "axes",
     "csp",
@@ -84,6 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "carebase.health.HealthCheckMiddleware",  # /healthz, /readyz: before sessions, sign-in and the host check
+    "carebase.middleware.DatabaseUnavailableMiddleware",  # first: a database that is away is a 503, never a 500
     "django.middleware.security.SecurityMiddleware",
     "clinic.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -122,6 +125,14 @@ if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
 else:
     DATABASES = {"default": embedded_database(DATA_DIR)}
+# Connections: persistent and health-checked by default; DATABASE_POOL_SIZE (psycopg's pool per process) or
+# DATABASE_PGBOUNCER=true (transaction pooling in front) for many web processes on one server (docs/operations.md).
+DATABASES["default"] = database_connections(
+    DATABASES["default"],
+    pool_size=env_int("DATABASE_POOL_SIZE", 0),
+    pgbouncer=env_bool("DATABASE_PGBOUNCER", False),
+    connect_timeout=env_int("DATABASE_CONNECT_TIMEOUT", 5),
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
@@ -246,6 +257,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Run jobs in the calling process instead of on a worker (tests of pure logic, or no Redis at all).
 JOBS_EAGER = env_bool("JOBS_EAGER", False)
+# Without a broker, jobs run in the calling process (a laptop without Redis); off (several machines, docs/operations.md),
+# they wait in the outbox table until the broker answers, sent by the next enqueue or a worker's sweep.
+JOBS_INLINE_WITHOUT_BROKER = env_bool("JOBS_INLINE_WITHOUT_BROKER", True)
+# Workers, every WORKER_SWEEP_SECONDS: a heartbeat in Redis, the outbox sent, drafts left "running" by a dead worker
+# failed (0: no sweep). A draft whose worker wrote nothing for DRAFT_LEASE_SECONDS is taken to be abandoned.
+WORKER_SWEEP_SECONDS = env_int("WORKER_SWEEP_SECONDS", 10)
+DRAFT_LEASE_SECONDS = env_int("DRAFT_LEASE_SECONDS", 300)
 
 # Search and AI
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")  # a local directory; empty = the bundled all-MiniLM-L6-v2

@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from carebase.files import write_atomically
 from clinic import models as m
 from clinic.access import ROLES, Actor, default_scopes, parse_scopes, scope_problems, user_roles
 from clinic.audit import Action, audit
@@ -73,10 +74,7 @@ def fhir_import_request(*, actor: Actor, data: bytes) -> m.IngestionRun:
         return fhir_import_bytes(name="request body", data=data, source="api", actor=actor)
     run = run_start(kind="fhir", source="api", user=actor.user)
     upload = settings.DATA_DIR / "uploads" / f"fhir-{run.pk}-{uuid.uuid4().hex}.json"
-    upload.parent.mkdir(parents=True, exist_ok=True)
-    partial = upload.with_suffix(".part")
-    partial.write_bytes(data)
-    partial.rename(upload)  # the worker never sees half a file
+    write_atomically(upload, data)  # the worker never sees half a file
     from carebase.jobs import enqueue
     from clinic.tasks import fhir_import_file_task
 

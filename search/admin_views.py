@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 from kombu.utils.url import maybe_sanitize_url
 
+from carebase.health import readiness
 from carebase.jobs import jobs_taken, queue_lengths
 from clinic.access import request_actor
 from search import services
@@ -48,6 +49,7 @@ def index_status_view(request: HttpRequest) -> HttpResponse:
         "visibility_timeout": settings.JOB_VISIBILITY_TIMEOUT,
         "broker": maybe_sanitize_url(settings.CELERY_BROKER_URL),
         "knowledge_documents": KnowledgeDocument.objects.count(),
+        "readiness": readiness(fresh=True),  # what /readyz tells the load balancer
     }
     return TemplateResponse(request, "admin/search/index_status.html", context)
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from carebase.files import write_atomically
 from carebase.jobs import enqueue
 from clinic.access import Actor, readable_patient_ids, require_patient
 from clinic.audit import Action, audit
@@ -88,9 +89,7 @@ def knowledge_queue(*, files: list[tuple[str, bytes]], actor: Actor, source: str
     folder = settings.DATA_DIR / "uploads" / f"knowledge-{run.pk}"
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files:
-        partial = folder / (Path(name).name + ".part")
-        partial.write_bytes(data)
-        partial.rename(folder / Path(name).name)  # the worker never sees half a file
+        write_atomically(folder / Path(name).name, data)  # the worker never sees half a file
     from search.tasks import knowledge_files_import
 
     audit(actor=actor, action=Action.KNOWLEDGE_UPLOAD, target=f"IngestionRun/{run.pk}", detail={"queued": [n for n, _ in files]})

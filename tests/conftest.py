@@ -93,17 +93,35 @@ def logged_in(clinician) -> Client:
 
 
 @pytest.fixture
-def celery_worker_real(transactional_db) -> Iterator[object]:
-    """A real Celery worker (threads, in this process) consuming the real Redis broker, all queues."""
+def celery_worker_real(transactional_db, settings) -> Iterator[object]:
+    """A real Celery worker (threads, in this process) consuming the real Redis broker, all queues. Without the
+    workers' sweep thread (carebase.sweep): its connection would outlive the test's database."""
     from celery.contrib.testing.worker import start_worker
 
     from carebase.celery import app
 
+    settings.WORKER_SWEEP_SECONDS = 0
     app.conf.task_always_eager = False
+    _test_queues_emptied(app)
     with start_worker(
         app, pool="threads", concurrency=2, perform_ping_check=False, queues=["default", "embed", "llm"], shutdown_timeout=30
     ) as worker:
         yield worker
+
+
+def _test_queues_emptied(app: Any) -> None:
+    """Jobs an earlier test left in this run's queues (enqueued with no worker to take them) are not this test's:
+    its worker would take them, and they would count among its jobs."""
+    import redis
+
+    prefix = app.conf.broker_transport_options["global_keyprefix"]
+    client = redis.Redis.from_url(app.conf.broker_url)
+    try:
+        keys = [k for k in client.scan_iter(f"{prefix}*") if b"_kombu.binding" not in k]
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass  # no Redis: the worker says so itself
 
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from carebase.files import StorageFull, write_atomically
 from clinic import models as m
 from clinic.access import Actor
 from clinic.audit import Action, audit
@@ -50,7 +51,7 @@ def dataset_build(*, dataset_id: int) -> m.Dataset | None:
         return m.Dataset.objects.filter(pk=dataset_id).first()
     try:
         _build(dataset)
-    except BuildFailed as e:
+    except (BuildFailed, StorageFull) as e:
         _fail(dataset, str(e))
     except Exception as e:
         _fail(dataset, f"unexpected error ({type(e).__name__}); the worker's log has the details")
@@ -258,9 +259,7 @@ def _write(dataset: m.Dataset, records: list[dict[str, Any]], parts: list[tuple[
         files["card.json"] = orjson.dumps(card, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
         _no_key(files, secret)
         for path, data in files.items():
-            target = tmp / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            write_atomically(tmp / path, data)  # a full disk: StorageFull, the folder goes (below)
         _switch(root, dataset.name, tmp, sha)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

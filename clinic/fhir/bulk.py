@@ -25,6 +25,7 @@ from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from carebase.files import write_atomically
 from clinic import models as m
 from clinic.access import Actor, readable_patient_ids, require_scope
 from clinic.audit import Action, audit
@@ -170,21 +171,21 @@ def _rows(export: m.BulkExport, rtype: str) -> QuerySet[Any]:
 
 def _write_type(export: m.BulkExport, rtype: str, path: Path) -> tuple[int, list[int]]:
     """Stream one type's resources into `path`; (resources written, patients they belong to)."""
-    partial = path.with_suffix(".part")
     count, patients = 0, set()
-    with partial.open("wb") as out:
+
+    def lines() -> Iterator[bytes]:
+        nonlocal count
         for line, patient_id in _lines(export, rtype):
-            out.write(line)
-            out.write(b"\n")
+            yield line + b"\n"
             count += 1
             if patient_id is not None:
                 patients.add(patient_id)
             if count % (CHUNK * 10) == 0 and _cancelled(export):
                 break
-    if count:
-        partial.rename(path)
-    else:
-        partial.unlink()
+
+    write_atomically(path, lines())  # a full disk leaves no half file for a client to download
+    if not count:
+        path.unlink()
     return count, sorted(patients)
 
 

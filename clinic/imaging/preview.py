@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, apply_windowing
 
+from carebase.files import write_atomically
 from clinic import models as m
 from clinic.errors import InvalidInput
 from clinic.imaging.parse import tag_float, tag_int
@@ -96,10 +96,7 @@ def _preview_path(sha: str, frame: int) -> Path:
 
 
 def _write_preview(target: Path, png: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(png)
-    tmp.replace(target)
+    write_atomically(target, png)
 
 
 def preview_warm(name: str, ds: Dataset, sha: str) -> None:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count
 from pydicom.dataset import Dataset
 
+from carebase.files import write_atomically
 from clinic import models as m
 from clinic.bulk import upsert
 from clinic.errors import InvalidInput
@@ -30,10 +31,7 @@ def _store_original(data: bytes, sha: str) -> str:
     relative = f"dicom/{sha[:2]}/{sha[2:4]}/{sha}.dcm"
     target = Path(settings.MEDIA_ROOT) / relative
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        write_atomically(target, data)
     return relative
 
 
