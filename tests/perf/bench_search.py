@@ -367,7 +367,7 @@ def bench_latency_of(workload: str) -> None:
         nearest_chunks(q, model, everyone, 10, exact=False)
     # Each measurement its own queries, RUNS of them: the p95 of 40 was the second-slowest, and moved by 5 ms between
     # two runs of the same code.
-    it = iter(texts.queries(4 * RUNS))
+    it = iter(texts.queries(6 * RUNS))
     p50, p95 = _timed(lambda: search_chunks(query=next(it), patient_id=chart.pk, mode="hybrid"), RUNS)
     p50e, p95e = _timed(lambda: embedding.encode([next(it)], path=path), RUNS)
     rows = list(ChunkEmbedding.objects.filter(chunk__patient=chart, model=model).values_list("chunk_id", "embedding"))
