@@ -112,11 +112,12 @@ def queues_cleared(database: PostgresInstance) -> Iterator[str]:
 
 SEED_USER = """
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from clinic.services import api_token_create, user_save
 user = user_save(username="dr_faults", roles=["clinician"], password="pw-faults-clinician-1")
 session = SessionStore()
-session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[-1],
                 HASH_SESSION_KEY: user.get_session_auth_hash()})
 session.create()
 print(api_token_create(user=user, name="faults"), session.session_key)
