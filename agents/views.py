@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -112,35 +113,34 @@ def draft_detail(request: HttpRequest, draft_id: int) -> HttpResponse:
     return _draft_response(request, draft)
 
 
-@require_POST
-def draft_retry(request: HttpRequest, draft_id: int) -> HttpResponse:
+def _draft_changed(request: HttpRequest, draft_id: int, change: Callable[..., Any]) -> HttpResponse:
+    """One of the author's or signer's actions on a draft (the service checks who may), then the draft as it is now;
+    a refusal is the panel's error at 400."""
     draft = _draft_or_404(request, draft_id)
     try:
-        services.draft_retry(actor=request_actor(request), draft=draft)
+        change(actor=request_actor(request), draft=draft)
     except InvalidInput as e:
         return render(request, f"{PANEL}#error", {"message": str(e)}, status=400)
     return _draft_response(request, _draft_or_404(request, draft_id))
+
+
+@require_POST
+def draft_retry(request: HttpRequest, draft_id: int) -> HttpResponse:
+    return _draft_changed(request, draft_id, services.draft_retry)
 
 
 @require_POST
 def draft_edit(request: HttpRequest, draft_id: int) -> HttpResponse:
-    draft = _draft_or_404(request, draft_id)
-    texts = [request.POST.get(f"section-{i}", "") for i in range(len(draft.sections))]
-    try:
-        draft = services.section_text_edit(actor=request_actor(request), draft=draft, texts=texts)
-    except InvalidInput as e:
-        return render(request, f"{PANEL}#error", {"message": str(e)}, status=400)
-    return _draft_response(request, draft)
+    def edit(*, actor: Any, draft: Draft) -> None:
+        texts = [request.POST.get(f"section-{i}", "") for i in range(len(draft.sections))]
+        services.section_text_edit(actor=actor, draft=draft, texts=texts)
+
+    return _draft_changed(request, draft_id, edit)
 
 
 @require_POST
 def draft_sign(request: HttpRequest, draft_id: int) -> HttpResponse:
-    draft = _draft_or_404(request, draft_id)
-    try:
-        services.draft_sign(actor=request_actor(request), draft=draft)
-    except InvalidInput as e:
-        return render(request, f"{PANEL}#error", {"message": str(e)}, status=400)
-    return _draft_response(request, _draft_or_404(request, draft_id))
+    return _draft_changed(request, draft_id, services.draft_sign)
 
 
 @require_POST
