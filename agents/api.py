@@ -147,6 +147,15 @@ def draft_edit(request: HttpRequest, draft_id: int, body: DraftEditIn) -> Draft:
     return services.draft_edit(actor=actor, draft=draft_read(actor=actor, draft_id=draft_id), sections=sections)
 
 
+@router.post("/drafts/{draft_id}/retry", response={202: DraftOut}, summary="Write a failed draft again (its author only)")
+def draft_retry(request: HttpRequest, draft_id: int) -> tuple[int, Draft]:
+    """A draft fails when its worker died mid-way or the model failed (its `error` says which); this starts it again
+    as when it was created. 400 when the draft is not failed."""
+    actor = request_actor(request)
+    services.draft_retry(actor=actor, draft=draft_read(actor=actor, draft_id=draft_id))
+    return 202, draft_get(draft_id=draft_id)
+
+
 @router.post("/drafts/{draft_id}/sign", response=SignOut, summary="Sign a ready draft: it becomes a final clinical note")
 def draft_sign(request: HttpRequest, draft_id: int) -> dict[str, Any]:
     actor = request_actor(request)

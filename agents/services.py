@@ -169,8 +169,9 @@ def _draft_start(draft: Draft) -> None:
 
 @transaction.atomic
 def draft_retry(*, actor: Actor, draft: Draft) -> Draft:
-    """Write a failed draft again (its worker died, or the model failed): pending, then generated as when created."""
-    require_access(actor=actor, patient=draft.patient, write=True)
+    """Write a failed draft again (its worker died, or the model failed): pending, then generated as when created.
+    Its author only, as for edits."""
+    _require_author(actor, draft)
     if not Draft.objects.filter(pk=draft.pk, status=Draft.Status.FAILED).update(
         status=Draft.Status.PENDING, error="", sections=[], partial_text="", updated_at=timezone.now()
     ):

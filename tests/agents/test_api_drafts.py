@@ -104,3 +104,27 @@ def test_it_drafts_about_the_encounter_of_a_chosen_period(api_client, ada, eager
     assert draft["encounter_id"] == m.Encounter.objects.get(patient=ada).pk
     backwards = post(api_client, f"/api/v1/patients/{ada.pk}/drafts", {**body, "date_from": "2025-01-01"})
     assert backwards.status_code == 400
+
+
+def test_a_failed_draft_is_retried_over_the_api_by_its_author_only(
+    api_client, ready_draft, ada, db, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    from clinic.services import api_token_create
+    from tests.access import on_care_team, user_with_roles
+
+    draft_id = ready_draft["id"]
+    assert api_client.post(f"/api/v1/drafts/{draft_id}/retry").status_code == 400  # ready: nothing to retry
+    Draft.objects.filter(pk=draft_id).update(status=Draft.Status.FAILED, error="worker stopped", sections=[])
+    colleague = user_with_roles("dr_colleague", "clinician")
+    on_care_team(colleague, ada)
+    other = Client(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=colleague)}")
+    refused = other.post(f"/api/v1/drafts/{draft_id}/retry")
+    assert refused.status_code == 403 and "author" in refused.json()["detail"]
+    assert Draft.objects.get(pk=draft_id).status == Draft.Status.FAILED
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = api_client.post(f"/api/v1/drafts/{draft_id}/retry")
+    assert retried.status_code == 202 and retried.json()["error"] == ""
+    assert api_client.get(f"/api/v1/drafts/{draft_id}").json()["status"] == "ready"
+    assert m.AuditEvent.objects.filter(action="draft.create", target=f"draft:{draft_id}", detail__retry=True).count() == 1
