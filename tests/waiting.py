@@ -9,10 +9,11 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], *, seconds: float, what: str, every: float = 0.05) -> T:
-    """The first true value of condition(); AssertionError naming `what` when none comes within `seconds`."""
+def wait_until(condition: Callable[[], T], *, seconds: float, what: str | Callable[[], str], every: float = 0.05) -> T:
+    """The first true value of condition(); AssertionError naming `what` when none comes within `seconds` (a callable
+    `what` is asked then, so it can show a log as it is at the deadline)."""
     deadline = time.monotonic() + seconds
     while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out after {seconds} s waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out after {seconds} s waiting for {what() if callable(what) else what}"
         time.sleep(every)
     return value

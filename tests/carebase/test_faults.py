@@ -8,8 +8,6 @@ module: the suite's database is never stopped.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +22,7 @@ import redis
 from carebase.settings import queue_prefix
 from tests.clinic.fhir_factory import bundle, dumps
 from tests.postgres_instance import ROOT, PostgresInstance, free_port
+from tests.procfile import Processes
 from tests.waiting import wait_until
 
 
@@ -52,44 +51,6 @@ def sql(instance: PostgresInstance, query: str) -> list[tuple]:
 
 
 ONE_PROCESS = "--concurrency 1"  # a worker of one pool process: the same code path, less start-up on two cores
-
-
-class Processes:
-    """Servers and workers a test starts in their own process groups, all stopped at the end, logs kept."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.running: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self, procfile_kind: str, env: dict[str, str], *, also: str = "") -> subprocess.Popen[bytes]:
-        """The Procfile's command for `procfile_kind`, with `also` appended (later options win)."""
-        line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith(f"{procfile_kind}:"))
-        log = self.log_dir / f"{procfile_kind}-{len(self.running)}.log"
-        process = subprocess.Popen(
-            ["bash", "-c", "exec " + line.split(":", 1)[1].strip() + " " + also],
-            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        self.running.append((process, log))
-        return process
-
-    def log(self, process: subprocess.Popen[bytes]) -> str:
-        return next(log for p, log in self.running if p is process).read_text(errors="replace")
-
-    def kill(self, process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-        if process.poll() is None:
-            os.killpg(process.pid, sig)
-        process.wait(30)
-
-    def stop_all(self) -> None:
-        for process, _ in self.running:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process, _ in self.running:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
 
 
 @pytest.fixture
@@ -132,7 +93,7 @@ def test_it_answers_503_while_the_database_is_away_and_recovers_by_itself(databa
     page = httpx.Client(base_url=base, cookies={"sessionid": session_key}, timeout=10)
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
-    wait_until(lambda: _answers(page), seconds=60, what=f"the web server to answer (log: {processes.log(web)[-500:]})")
+    wait_until(lambda: _answers(page), seconds=60, what=lambda: f"the web server to answer (log: {processes.log(web)[-500:]})")
     assert api.get("/api/v1/patients").status_code == 200
 
     database.stop()
@@ -281,7 +242,7 @@ def test_jobs_wait_in_the_outbox_while_redis_is_away_and_nothing_is_lost(databas
     base = f"http://127.0.0.1:{port}"
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {integration}"}, timeout=15)
     page = httpx.Client(base_url=base, cookies={"sessionid": session_key}, timeout=15)
-    wait_until(lambda: _answers(page), seconds=60, what=f"the web server (log: {processes.log(web)[-500:]})")
+    wait_until(lambda: _answers(page), seconds=60, what=lambda: f"the web server (log: {processes.log(web)[-500:]})")
     outbox = "SELECT count(*) FROM carebase_pendingjob"
 
     _post_bundle(api, "outbox-before")  # Redis up: its indexing job goes to the queue
@@ -302,7 +263,7 @@ def test_jobs_wait_in_the_outbox_while_redis_is_away_and_nothing_is_lost(databas
     wait_until(
         lambda: sql(database, patients_indexed)[0][0] == 2,
         seconds=90,
-        what=f"both imports' indexing jobs to run (worker log: {processes.log(worker)[-800:]})",
+        what=lambda: f"both imports' indexing jobs to run (worker log: {processes.log(worker)[-800:]})",
     )
     assert sql(database, outbox)[0][0] == 0
     checks = page.get("/readyz").json()["checks"]  # the worker's heartbeat, written by its sweep
@@ -362,7 +323,7 @@ def test_a_draft_whose_worker_is_killed_mid_way_is_finished_by_the_next_worker(d
     first = processes.start("worker", env, also=ONE_PROCESS)
     wait_until(
         lambda: FakeOpenAI.requests and sql(database, status)[0][0] == "running",
-        seconds=90, what=f"the first worker to be writing the draft (log: {processes.log(first)[-800:]})",
+        seconds=90, what=lambda: f"the first worker to be writing the draft (log: {processes.log(first)[-800:]})",
     )  # fmt: skip
     processes.kill(first)  # the worker and its pool, SIGKILL: no chance to hand the job back
     assert sql(database, status)[0][0] == "running"
@@ -373,7 +334,7 @@ def test_a_draft_whose_worker_is_killed_mid_way_is_finished_by_the_next_worker(d
     second = processes.start("worker", {**env, "JOB_VISIBILITY_TIMEOUT": "3"}, also=ONE_PROCESS)
     wait_until(
         lambda: sql(database, status)[0][0] in ("ready", "failed"),
-        seconds=90, what=f"the second worker to finish the draft (log: {processes.log(second)[-800:]})",
+        seconds=90, what=lambda: f"the second worker to finish the draft (log: {processes.log(second)[-800:]})",
     )  # fmt: skip
     assert sql(database, status)[0][0] == "ready"
     assert (

@@ -21,6 +21,7 @@ from django.db.models import Count
 from carebase.jobs import jobs_taken
 from carebase.settings import queue_prefix
 from search.models import Chunk, ChunkEmbedding
+from tests.procfile import Processes
 from tests.search import factories
 from tests.waiting import wait_until
 
@@ -48,8 +49,7 @@ class Deployment:
         self.url = _database_url()
         self.prefix = queue_prefix(self.url)
         self.env = {**os.environ, "DATABASE_URL": self.url, "HF_HUB_OFFLINE": "1"}
-        self.log_dir = log_dir
-        self.workers: list[subprocess.Popen[bytes]] = []
+        self.processes = Processes(log_dir)
         self.redis = redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
     def manage(self, *args: str) -> str:
@@ -60,21 +60,10 @@ class Deployment:
         return done.stdout
 
     def start_worker(self, **settings: str) -> subprocess.Popen[bytes]:
-        line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("worker:"))
-        log = (self.log_dir / f"worker-{len(self.workers)}.log").open("wb")
-        worker = subprocess.Popen(
-            ["bash", "-c", "exec " + line.split(":", 1)[1].strip()],
-            cwd=ROOT,
-            env={**self.env, **settings},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.workers.append(worker)
-        return worker
+        return self.processes.start("worker", {**self.env, **settings})
 
     def log(self, worker: subprocess.Popen[bytes]) -> str:
-        return (self.log_dir / f"worker-{self.workers.index(worker)}.log").read_text(errors="replace")
+        return self.processes.log(worker)
 
     def batches_running(self, worker: subprocess.Popen[bytes]) -> int:
         """Embedding jobs the worker has received and not finished, by its log (each runs in a pool process at once:
@@ -87,15 +76,7 @@ class Deployment:
         return jobs_taken(prefix=self.prefix)
 
     def stop(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-        for worker in self.workers:
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait(10)
+        self.processes.stop_all(grace=30)
         keys = list(self.redis.scan_iter(f"{self.prefix}*"))
         if keys:
             self.redis.delete(*keys)
