@@ -18,7 +18,7 @@ import clinic.api
 import clinic.fhir.api
 import search.api
 from carebase.files import StorageFull
-from carebase.middleware import unavailable_response
+from carebase.middleware import storage_full_response, unavailable_response
 from clinic.access import Actor, PatientAccessDenied, parse_scopes
 from clinic.errors import InvalidInput
 from clinic.fhir.outcome import FhirError, error_response, is_fhir_request
@@ -69,10 +69,10 @@ def fhir_error(request: HttpRequest, exc: FhirError) -> HttpResponse:
 
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    if is_fhir_request(request):
-        return error_response(422, "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors))
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors]
     detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or "invalid request"
+    if is_fhir_request(request):
+        return error_response(422, detail)
     return api.create_response(request, {"detail": detail, "errors": errors}, status=422)
 
 
@@ -86,8 +86,7 @@ def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(StorageFull)
 def storage_full(request: HttpRequest, exc: StorageFull) -> HttpResponse:
-    logger.error("storage full during %s %s: %s", request.method, request.path, exc)
-    return _problem(request, 507, f"the server's disk is full; nothing was stored ({exc.strerror})")
+    return storage_full_response(request, exc)
 
 
 @api.exception_handler(Exception)

@@ -26,18 +26,20 @@ def is_database_unavailable(exc: BaseException | None) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
-def unavailable_response(request: HttpRequest, *, status: int = 503, message: str = MESSAGE) -> HttpResponse:
-    """503 (or 507, disk full): `{"detail": …}` under /api/ (an OperationOutcome under the FHIR base), a page for
-    browsers."""
-    response: HttpResponse
-    if request.path.startswith("/api/"):
-        from clinic.fhir.outcome import error_response, is_fhir_request
+def api_error(request: HttpRequest, status: int, detail: str) -> HttpResponse | None:
+    """An error answered before or around the API's own handlers, in its shape: an OperationOutcome under the FHIR
+    base, `{"detail": …}` elsewhere under /api/; None for pages, whose shape the caller picks."""
+    if not request.path.startswith("/api/"):
+        return None
+    from clinic.fhir.outcome import error_response, is_fhir_request
 
-        if is_fhir_request(request):
-            response = error_response(status, message)
-        else:
-            response = JsonResponse({"detail": message}, status=status)
-    else:
+    return error_response(status, detail) if is_fhir_request(request) else JsonResponse({"detail": detail}, status=status)
+
+
+def unavailable_response(request: HttpRequest, *, status: int = 503, message: str = MESSAGE) -> HttpResponse:
+    """503 (or 507, disk full): the API's error shape under /api/, a page for browsers."""
+    response = api_error(request, status, message)
+    if response is None:
         # No request context: the context processors would ask the database for the user.
         title = "Carebase is briefly unavailable" if status == 503 else "Carebase could not store this"
         context = {"title": title, "message": message, "retry_after": RETRY_AFTER_SECONDS}
@@ -45,6 +47,13 @@ def unavailable_response(request: HttpRequest, *, status: int = 503, message: st
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def storage_full_response(request: HttpRequest, exc: StorageFull) -> HttpResponse:
+    """507: a file could not be written for want of room, and nothing was stored."""
+    logger.error("storage full during %s %s: %s", request.method, request.path, exc)
+    message = f"The server's disk is full: nothing was stored ({exc.strerror}). Tell the administrator."
+    return unavailable_response(request, status=507, message=message)
 
 
 class DatabaseUnavailableMiddleware:
@@ -66,9 +75,7 @@ class DatabaseUnavailableMiddleware:
             logger.warning("database unavailable during %s %s: %s", request.method, request.path, exception)
             return unavailable_response(request)
         if isinstance(exception, StorageFull):
-            logger.error("storage full during %s %s: %s", request.method, request.path, exception)
-            message = f"The server's disk is full: nothing was stored ({exception.strerror}). Tell the administrator."
-            return unavailable_response(request, status=507, message=message)
+            return storage_full_response(request, exception)
         return None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 SESSION_TOUCHED = "_touched"
 TOUCH_EVERY = 60  # seconds: the session row is rewritten at most once a minute, not on every request
@@ -75,12 +75,8 @@ class RejectNulMiddleware:
 
 
 def bad_request(request: HttpRequest, detail: str) -> HttpResponse:
-    """A 400 in the shape of the place asked: an OperationOutcome under the FHIR base, {"detail"} under the API,
-    plain text elsewhere."""
-    from clinic.fhir.outcome import error_response, is_fhir_request
+    """A 400 in the shape of the place asked (carebase.middleware.api_error), plain text for pages."""
+    from carebase.middleware import api_error
 
-    if is_fhir_request(request):
-        return error_response(400, detail)
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": detail}, status=400)
-    return HttpResponse(detail, status=400, content_type="text/plain; charset=utf-8")
+    response = api_error(request, 400, detail)
+    return response if response is not None else HttpResponse(detail, status=400, content_type="text/plain; charset=utf-8")

@@ -31,11 +31,8 @@ def base_url(request: HttpRequest) -> str:
 
 
 def _query(request: HttpRequest) -> list[tuple[str, str]]:
-    pairs = [(key, value) for key in request.GET for value in request.GET.getlist(key)]
-    for key, value in pairs:
-        if "\x00" in key + value:  # PostgreSQL stores no NUL character: such a value can match nothing
-            raise FhirError(400, f"{key}: a NUL character is not allowed", expression=key)
-    return pairs
+    """The query's pairs in order (a NUL character never gets here: clinic.middleware.RejectNulMiddleware)."""
+    return [(key, value) for key in request.GET for value in request.GET.getlist(key)]
 
 
 def _lenient(request: HttpRequest) -> bool:
